@@ -1,0 +1,48 @@
+# The two commands: `make demo` and `make test`. Both do all set-up themselves.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system venv demo test unit e2e lint fmt stack-up stack-down clean
+
+setup: system venv
+
+system:
+	@bash scripts/bootstrap
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@bash scripts/venv
+	@touch $(STAMP)
+
+demo: setup
+	@bash scripts/demo
+
+test: setup
+	@bash scripts/test
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+e2e: setup
+	$(PY) -m pytest -q tests/e2e
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+stack-up: setup
+	@scripts/stack up
+
+stack-down:
+	@scripts/stack down
+
+clean: stack-down
+	rm -rf run

@@ -1,0 +1,5 @@
+import sys
+
+from ctoengine.cli import main
+
+sys.exit(main())

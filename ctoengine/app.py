@@ -1,0 +1,174 @@
+"""The engine process: wires ARI, the dispatcher, the record writer, metrics and HTTP.
+
+Start-up checks each dependency once and fails with one clear line (a wrong ARI
+password, an unreachable Asterisk or database, an invalid routing file);
+after start-up, losing ARI or the database is survived: the websocket
+reconnects, records spool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+import asyncpg
+
+from ctoengine.api.http import HttpApi
+from ctoengine.ari.client import AriClient
+from ctoengine.ari.connection import AriConnection
+from ctoengine.calls.context import CallContext
+from ctoengine.calls.dispatch import Dispatcher
+from ctoengine.config import ConfigError, RoutingConfig, load_routing
+from ctoengine.db.pool import create_pool
+from ctoengine.logs import get_logger
+from ctoengine.metrics.registry import Metrics, measure_loop_lag
+from ctoengine.records.writer import RecordWriter
+from ctoengine.selfservice.providers import HttpProvider, PostgresProvider, StatusProvider
+from ctoengine.settings import Settings
+
+log = get_logger("ctoengine")
+
+
+class Engine:
+    def __init__(self, settings: Settings, routing: RoutingConfig) -> None:
+        self.settings = settings
+        self.routing = routing
+        self.metrics = Metrics()
+        self.ari = AriClient(
+            settings.ari_url,
+            settings.ari_user,
+            settings.ari_password.get_secret_value(),
+            settings.ari_app,
+        )
+        self.ari.request_seconds = lambda op, s: self.metrics.ari_requests.labels(op).observe(s)
+        dsn = settings.database_url.get_secret_value()
+        self.writer = RecordWriter(
+            dsn,
+            settings.spool_dir,
+            on_written=lambda table, n: self.metrics.records_written.labels(table).inc(n),
+        )
+        self._pool: asyncpg.Pool | None = None
+        self.ctx = CallContext(
+            ari=self.ari,
+            writer=self.writer,
+            metrics=self.metrics,
+            routing=lambda: self.routing,
+            status_provider=self._status_provider(),
+            instance=settings.instance,
+        )
+        self.dispatcher = Dispatcher(self.ctx)
+        self.connection = AriConnection(
+            self.ari, self.dispatcher.on_event, self._on_ari_connected, self._on_ari_state
+        )
+        self.http = HttpApi(settings.api_token.get_secret_value(), self.metrics, self.health)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def _status_provider(self) -> StatusProvider:
+        cfg = getattr(getattr(self.routing, "self_service", None), "application_status", None)
+        provider = getattr(cfg, "provider", None)
+        if provider is not None and getattr(provider, "type", "postgres") == "http":
+            return HttpProvider(str(provider.url), float(getattr(provider, "timeout_s", 3.0)))
+        return PostgresProvider(self.pool)
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            self._pool = await create_pool(self.settings.database_url.get_secret_value())
+        return self._pool
+
+    # --- health -----------------------------------------------------------
+    async def health(self) -> dict[str, Any]:
+        return {"ari": self.connection.connected, "database": await self._db_answers()}
+
+    async def _db_answers(self) -> bool:
+        try:
+            pool = await self.pool()
+            async with asyncio.timeout(1.0):
+                return bool(await pool.fetchval("SELECT 1"))
+        except Exception:  # any failure of the probe means "not healthy", not a crash
+            if self._pool is not None:
+                self._pool.terminate()
+                self._pool = None
+            return False
+
+    def _on_ari_state(self, up: bool) -> None:
+        self.metrics.ari_connected.set(1 if up else 0)
+        if not up:
+            self.metrics.ari_reconnects.inc()
+
+    async def _on_ari_connected(self) -> None:
+        if self.ctx.queues is not None:
+            await self.ctx.queues.resume(self.dispatcher)
+
+    # --- config -----------------------------------------------------------
+    def reload(self) -> list[str]:
+        """Validate the routing file in full; switch only if it is valid. Returns the errors."""
+        try:
+            new = load_routing(self.settings.routing_file)
+        except ConfigError as e:
+            self.metrics.config_reloads.labels("failed").inc()
+            lines = [str(i) for i in e.errors]
+            for line in lines:
+                log.error("config_reload_rejected", error=line)
+            return lines
+        self.routing = new
+        self.metrics.config_reloads.labels("ok").inc()
+        log.info("config_reloaded", file=str(self.settings.routing_file))
+        return []
+
+    # --- lifecycle --------------------------------------------------------
+    async def start(self) -> None:
+        """Check dependencies once (clear errors), then start serving."""
+        await self.pool()  # DatabaseError with one clear line if unreachable
+        await self.ari.connect()  # AriAuthError / AriUnavailable
+        await self.http.start(self.settings.http_host, self.settings.http_port)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self._tasks = [
+            asyncio.create_task(self.writer.run(), name="records"),
+            asyncio.create_task(self.connection.run(), name="ari"),
+            asyncio.create_task(measure_loop_lag(self.metrics), name="loop-lag"),
+            asyncio.create_task(self._gauges(), name="gauges"),
+        ]
+        log.info("engine_started", **self.settings.redacted())
+
+    async def _gauges(self) -> None:
+        while True:
+            self.metrics.records_backlog.set(self.writer.backlog)
+            self.metrics.db_up.set(1 if self.writer.db_up else 0)
+            await asyncio.sleep(1.0)
+
+    async def run_until_stopped(self) -> None:
+        ari_task = self._tasks[1]
+        stop = asyncio.create_task(self._stop.wait())
+        done, _ = await asyncio.wait({stop, ari_task}, return_when=asyncio.FIRST_COMPLETED)
+        if ari_task in done and not ari_task.cancelled():
+            stop.cancel()
+            ari_task.result()  # re-raises a fatal ARI error (wrong password)
+
+    async def stop(self) -> None:
+        log.info("engine_stopping")
+        await self.dispatcher.shutdown()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.ari.close()
+        await self.http.stop()
+        if self._pool is not None:
+            await self._pool.close()
+
+
+async def serve(settings: Settings) -> None:
+    routing = load_routing(settings.routing_file)
+    engine = Engine(settings, routing)
+    try:
+        await engine.start()
+        await engine.run_until_stopped()
+    finally:
+        await engine.stop()

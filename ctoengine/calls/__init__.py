@@ -1,0 +1,1 @@
+"""The per-call flow: its events, commands and the task that owns one call."""

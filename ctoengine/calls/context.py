@@ -1,0 +1,34 @@
+"""What every call task shares: the services of the shell, passed in, never global."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ctoengine.ari.client import AriClient
+from ctoengine.metrics.registry import Metrics
+from ctoengine.records.writer import RecordWriter
+from ctoengine.selfservice.providers import StatusProvider
+
+if TYPE_CHECKING:
+    from ctoengine.config.models import RoutingConfig
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CallContext:
+    ari: AriClient
+    writer: RecordWriter
+    metrics: Metrics
+    routing: Callable[[], RoutingConfig]
+    status_provider: StatusProvider
+    instance: str
+    # Injected so that schedules (night mode) can be tested without waiting.
+    wall: Callable[[], datetime] = utc_now
+    queues: Any = None  # ctoengine.queues.service.QueueService once started
+    extras: dict[str, Any] = field(default_factory=dict)

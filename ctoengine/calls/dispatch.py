@@ -1,0 +1,131 @@
+"""Routes ARI events to their owners; the one place the Stasis verbs are dispatched.
+
+Stasis arguments: the first is a verb, the same verbs ``dialplan/`` uses —
+``inbound`` (a citizen's call: ``inbound,<DID>``), ``operator`` (the operator
+leg the engine originated: ``operator,<call id>``), ``feature`` (a softphone
+feature code: ``feature,<code>,<endpoint>``), ``peer`` (a call overflowed to us
+by a peer centre). The websocket reader calls ``on_event``; it only routes and
+hands over, it never awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ctoengine.ari import events as ari
+from ctoengine.ari.client import ignore_gone
+from ctoengine.calls.context import CallContext
+from ctoengine.calls.task import CallTask
+from ctoengine.errors import AriError
+from ctoengine.logs import get_logger
+
+log = get_logger("ctoengine.dispatch")
+
+
+class Owner(Protocol):
+    def deliver(self, event: Any) -> None: ...
+
+
+VerbHandler = Callable[[ari.StasisStart], None]
+
+
+class Dispatcher:
+    def __init__(self, ctx: CallContext) -> None:
+        self.ctx = ctx
+        self.owners: dict[str, Owner] = {}
+        self.calls: dict[str, CallTask] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.listeners: list[Callable[[ari.AriEvent], None]] = []
+        self.verbs: dict[str, VerbHandler] = {
+            "inbound": self._inbound,
+            "operator": self._operator_leg,
+        }
+
+    # --- the reader's entry point ----------------------------------------
+    def on_event(self, event: ari.AriEvent) -> None:
+        started = time.perf_counter()
+        metrics = self.ctx.metrics
+        metrics.ari_events.labels(event.type).inc()
+        try:
+            self._route(event)
+        except Exception:  # a bug in routing must not kill the websocket reader
+            log.exception("dispatch_failed", event=event.type)
+        metrics.event_handling.observe(time.perf_counter() - started)
+
+    def _route(self, event: ari.AriEvent) -> None:
+        if isinstance(event, ari.StasisStart):
+            verb = event.args[0] if event.args else ""
+            handler = self.verbs.get(verb)
+            if handler is None:
+                log.warning("unknown_stasis_verb", verb=verb, channel=event.channel.name)
+                self.spawn(self._hangup(event.channel.id))
+                return
+            handler(event)
+            return
+        for listener in self.listeners:
+            listener(event)
+        channel_id = ari.channel_of(event)
+        if channel_id is None:
+            return
+        owner = self.owners.get(channel_id)
+        if owner is not None:
+            owner.deliver(event)
+            if isinstance(event, ari.ChannelDestroyed):
+                self.owners.pop(channel_id, None)
+
+    # --- verbs ------------------------------------------------------------
+    def _inbound(self, event: ari.StasisStart) -> None:
+        channel = event.channel
+        if channel.id in self.owners:  # a duplicate StasisStart (e.g. after a reconnect)
+            return
+        dialed = (
+            event.args[1] if len(event.args) > 1 else (channel.dialplan.exten if channel.dialplan else "")
+        )
+        task = CallTask(self.ctx, channel, dialed)
+        self.owners[channel.id] = task
+        self.calls[channel.id] = task
+        self.spawn(self._run_call(task))
+
+    def _operator_leg(self, event: ari.StasisStart) -> None:
+        call_id = event.args[1] if len(event.args) > 1 else ""
+        owner = self.owners.get(call_id)
+        if owner is None:
+            log.info("orphan_operator_leg", call_id=call_id)
+            self.spawn(self._hangup(event.channel.id))
+            return
+        self.owners[event.channel.id] = owner
+        owner.deliver(event)
+
+    def adopt(self, channel_id: str, owner: Owner) -> None:
+        """Route a channel's events (e.g. an originated leg) to ``owner``."""
+        self.owners[channel_id] = owner
+
+    def release(self, channel_id: str) -> None:
+        self.owners.pop(channel_id, None)
+
+    async def _run_call(self, task: CallTask) -> None:
+        try:
+            await task.run()
+        finally:
+            self.calls.pop(task.call_id, None)
+            self.owners.pop(task.call_id, None)
+
+    async def _hangup(self, channel_id: str) -> None:
+        try:
+            await ignore_gone(self.ctx.ari.hangup(channel_id))
+        except AriError as e:
+            log.warning("hangup_failed", error=str(e))
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def shutdown(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=10)

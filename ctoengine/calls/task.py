@@ -1,0 +1,232 @@
+"""One task per call: it owns the call's state and handles its events one at a time.
+
+The task feeds core events and ``now`` into the pure machines (IVR, then the
+queue) and executes the commands they return over ARI. Its teardown (hang up,
+write the record) runs in ``finally``, shielded and time-limited, so a call
+always leaves exactly one record whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+from ctoengine.ari import events as ari
+from ctoengine.ari.client import ignore_gone
+from ctoengine.calls import protocol as p
+from ctoengine.calls.context import CallContext
+from ctoengine.calls.timers import Timers
+from ctoengine.config import entry_plan
+from ctoengine.errors import AriError
+from ctoengine.ivr.machine import IvrMachine
+from ctoengine.logs import get_logger
+from ctoengine.records.model import CallRecord
+
+log = get_logger("ctoengine.calls")
+
+QUEUE_SIZE = 256
+TEARDOWN_SECONDS = 5.0
+
+
+class CallGone(Exception):
+    """The caller's channel ended; the flow stops at its next await."""
+
+
+class CallTask:
+    """Owns one inbound call from StasisStart to its record."""
+
+    def __init__(self, ctx: CallContext, channel: ari.Channel, dialed: str) -> None:
+        self.ctx = ctx
+        self.channel = channel
+        self.call_id = channel.id
+        self.dialed = dialed
+        self.config = ctx.routing()  # a call finishes on the configuration it started with
+        self.events: asyncio.Queue[ari.AriEvent | p.Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self.loop = asyncio.get_running_loop()
+        self.timers = Timers(lambda name: self.deliver(p.TimerFired(name)), self.loop.time)
+        self.children: set[asyncio.Task[Any]] = set()
+        self.gone = False
+        self.hangup_requested = False
+        self.log = log.bind(call_id=self.call_id)
+        self.record = CallRecord(
+            call_id=self.call_id,
+            centre=self.config.centre.name,
+            instance=ctx.instance,
+            started_at=ctx.wall(),
+            caller_number=channel.caller.number or None,
+            dialed_number=dialed,
+        )
+        self.ivr: IvrMachine | None = None
+
+    # --- input ------------------------------------------------------------
+    def deliver(self, event: ari.AriEvent | p.Event) -> None:
+        """Called by the dispatcher (never blocks); a full queue means a stuck call."""
+        try:
+            self.events.put_nowait(event)
+        except asyncio.QueueFull:
+            self.log.error("call_queue_full", dropped=type(event).__name__)
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    def _to_core(self, event: ari.AriEvent | p.Event) -> p.Event | None:
+        if isinstance(event, p.Dtmf | p.PlaybackFinished | p.TimerFired | p.CallerHungUp | p.LookupResult):
+            return event
+        if isinstance(event, ari.ChannelDtmfReceived) and event.channel.id == self.call_id:
+            return p.Dtmf(event.digit)
+        if isinstance(event, ari.PlaybackFinished):
+            return p.PlaybackFinished(event.playback.id)
+        if isinstance(event, ari.ChannelDestroyed) and event.channel.id == self.call_id:
+            self.record.hangup_cause = event.cause_txt or str(event.cause)
+            self.gone = True
+            return p.CallerHungUp()
+        if isinstance(event, ari.StasisEnd) and event.channel.id == self.call_id:
+            self.gone = True
+            return p.CallerHungUp()
+        return None
+
+    async def next_event(self) -> p.Event:
+        while True:
+            core = self._to_core(await self.events.get())
+            if core is not None:
+                return core
+
+    # --- the flow ---------------------------------------------------------
+    async def run(self) -> None:
+        self.ctx.metrics.calls_started.inc()
+        self.ctx.metrics.active_calls.inc()
+        self.log.info("call_start", caller=self.record.caller_number, dialed=self.dialed)
+        try:
+            await self.ctx.ari.answer(self.call_id)
+            topic = await self._run_ivr()
+            if topic is not None and not self.gone:
+                await self._run_queue(topic)
+        except CallGone:
+            pass
+        except AriError as e:
+            if not self.gone:
+                self.log.warning("call_ari_error", error=str(e))
+                self.record.disposition = "failed"
+        except asyncio.CancelledError:
+            self.log.info("call_cancelled")
+            raise
+        finally:
+            await asyncio.shield(self._teardown_limited())
+
+    async def _run_ivr(self) -> str | None:
+        plan = entry_plan(self.config, self.dialed, self.ctx.wall(), set())
+        machine = self.ivr = IvrMachine(plan, self.config, self.call_id)
+        await self.execute(machine.start(self.now()))
+        while not machine.done:
+            event = await self.next_event()
+            await self.execute(machine.handle(event, self.now()))
+        self.record.ivr_path = list(machine.path)
+        self.record.ivr_ended_at = self.ctx.wall()
+        if machine.disposition is not None:
+            self.record.disposition = machine.disposition  # type: ignore[assignment]
+            return None
+        self.record.topic = machine.topic
+        return machine.topic
+
+    async def _run_queue(self, topic: str) -> None:
+        if self.ctx.queues is None:
+            self.log.warning("no_queue_service", topic=topic)
+            self.record.disposition = "failed"
+            return
+        await self.ctx.queues.serve(self, topic)
+
+    # --- commands ---------------------------------------------------------
+    async def execute(self, commands: Iterable[p.Command]) -> None:
+        for cmd in commands:
+            await self._execute_one(cmd)
+
+    async def _execute_one(self, cmd: p.Command) -> None:
+        ari_ = self.ctx.ari
+        if isinstance(cmd, p.StartTimer):
+            self.timers.start(cmd.name, cmd.at)
+        elif isinstance(cmd, p.CancelTimer):
+            self.timers.cancel(cmd.name)
+        elif self.gone:
+            return  # nothing more to say to a channel that is gone
+        elif isinstance(cmd, p.Play):
+            if not await ignore_gone(ari_.play(self.call_id, cmd.playback_id, list(cmd.media))):
+                self.deliver(p.PlaybackFinished(cmd.playback_id))
+        elif isinstance(cmd, p.StopPlayback):
+            await ignore_gone(ari_.stop_playback(cmd.playback_id))
+        elif isinstance(cmd, p.Hangup):
+            self.hangup_requested = True
+            self.record.hangup_by = self.record.hangup_by or "engine"
+            await ignore_gone(ari_.hangup(self.call_id, cmd.reason))
+        elif isinstance(cmd, p.Enqueue):
+            pass  # the IVR loop ends on machine.done and hands the topic to the queue
+        elif isinstance(cmd, p.LookupApplication):
+            self.spawn(self._lookup(cmd.number))
+        elif isinstance(cmd, p.TransferExternal):
+            await self._transfer_external(cmd.destination)
+
+    async def _lookup(self, number: str) -> None:
+        result = await self.ctx.status_provider.lookup(number)
+        self.record.self_service = {
+            "application": number,
+            "status": result.status,
+            "failed": result.failed,
+        }
+        self.deliver(result)
+
+    async def _transfer_external(self, destination: str) -> None:
+        dest = (
+            self.config.external_destinations.get(destination)
+            if hasattr(self.config, "external_destinations")
+            else None
+        )
+        if dest is None:
+            self.log.error("transfer_unknown_destination", destination=destination)
+            return
+        self.log.info("transfer_external", destination=destination)
+        await self.ctx.extras["transfer"](self, dest)
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.children.add(task)
+        task.add_done_callback(self.children.discard)
+
+    # --- teardown ---------------------------------------------------------
+    async def _teardown_limited(self) -> None:
+        try:
+            async with asyncio.timeout(TEARDOWN_SECONDS):
+                await self._teardown()
+        except TimeoutError:
+            self.log.error("call_teardown_timeout")
+        finally:
+            self._write_record()
+
+    async def _teardown(self) -> None:
+        self.timers.cancel_all()
+        for child in list(self.children):
+            child.cancel()
+        if self.ctx.queues is not None:
+            await self.ctx.queues.release(self)
+        if not self.gone:
+            with contextlib.suppress(AriError):
+                await ignore_gone(self.ctx.ari.hangup(self.call_id))
+
+    def _write_record(self) -> None:
+        if self.record.hangup_by is None:
+            self.record.hangup_by = "caller" if self.gone and not self.hangup_requested else "engine"
+        if self.record.disposition == "failed" and self.ivr is not None and not self.record.ivr_path:
+            self.record.ivr_path = list(self.ivr.path)
+            if self.ivr.disposition is not None:
+                self.record.disposition = self.ivr.disposition  # type: ignore[assignment]
+        self.record.finish(self.ctx.wall())
+        self.ctx.writer.submit(self.record)
+        self.ctx.metrics.active_calls.dec()
+        self.ctx.metrics.calls.labels(self.record.disposition, self.record.topic or "").inc()
+        self.log.info(
+            "call_end",
+            disposition=self.record.disposition,
+            topic=self.record.topic,
+            agent=self.record.agent_id,
+            hangup_by=self.record.hangup_by,
+        )

@@ -1,0 +1,299 @@
+"""sipp scenarios built per test: a caller who sends RTP, presses keys, and
+either hangs up or waits for the engine to; an operator softphone that rings,
+answers and holds. Scenarios are generated so each test states its caller's
+behaviour in Python, not in hand-copied XML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SIPP_SHARE = Path("/usr/share/sip-tester")
+AUDIO = SIPP_SHARE / "g711a.pcap"
+
+_SDP = """v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+a=sendrecv
+"""
+
+_PCAP_NAMES = {"#": "pound", "*": "star"}
+
+
+@dataclass
+class Step:
+    kind: str  # "pause" | "dtmf" | "info"
+    value: str | int
+
+
+@dataclass
+class Caller:
+    """A citizen's call: dial ``did`` from ``number``, then follow ``steps``.
+
+    After the steps the caller waits up to ``wait_bye_ms`` for the engine to hang
+    up; if it does not, the caller hangs up (``hangup_after`` decides which of
+    the two the test expects — sipp's exit status says whether it happened).
+    """
+
+    number: str
+    did: str = "88003336060"
+    steps: list[Step] = field(default_factory=list)
+    wait_bye_ms: int = 0
+    expect_engine_hangup: bool = False
+
+    def pause(self, ms: int) -> Caller:
+        self.steps.append(Step("pause", ms))
+        return self
+
+    def dtmf(self, digits: str, gap_ms: int = 300) -> Caller:
+        """RFC 4733 DTMF from sipp's pcaps, one key every ``gap_ms``."""
+        for d in digits:
+            self.steps.append(Step("dtmf", d))
+            self.steps.append(Step("pause", gap_ms))
+        return self
+
+    def info(self, digits: str, gap_ms: int = 300) -> Caller:
+        """DTMF as SIP INFO application/dtmf-relay."""
+        for d in digits:
+            self.steps.append(Step("info", d))
+            self.steps.append(Step("pause", gap_ms))
+        return self
+
+    def xml(self) -> str:
+        body = [
+            f"""  <send retrans="500">
+    <![CDATA[
+INVITE sip:{self.did}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "{self.number}" <sip:{self.number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{self.did}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:{self.number}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+{_SDP}
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true" rrs="true"/>
+  <send>
+    <![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "{self.number}" <sip:{self.number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+[routes]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: <sip:{self.number}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+    ]]>
+  </send>
+  <nop><action><exec play_pcap_audio="{AUDIO}"/></action></nop>
+"""
+        ]
+        cseq = 2
+        for n, step in enumerate(self.steps):
+            if step.kind == "pause":
+                # A pause the engine's BYE may interrupt: hanging up on the caller
+                # is a normal end, judged by the test from the call's record.
+                body.append(
+                    f'  <recv request="BYE" timeout="{step.value}" ontimeout="s{n}" next="bye"/>\n'
+                    f'  <label id="s{n}"/>\n'
+                )
+            elif step.kind == "dtmf":
+                name = _PCAP_NAMES.get(str(step.value), str(step.value))
+                body.append(
+                    f'  <nop><action><exec play_pcap_audio="{SIPP_SHARE}/dtmf_2833_{name}.pcap"/>'
+                    "</action></nop>\n"
+                )
+            elif step.kind == "info":
+                payload = f"Signal={step.value}\r\nDuration=160\r\n"
+                body.append(
+                    f"""  <send>
+    <![CDATA[
+INFO [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "{self.number}" <sip:{self.number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+[routes]
+Call-ID: [call_id]
+CSeq: {cseq} INFO
+Contact: <sip:{self.number}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+{payload}
+    ]]>
+  </send>
+  <recv response="200"/>
+"""
+                )
+                cseq += 1
+        ok_bye = """  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+    ]]>
+  </send>
+"""
+        if self.expect_engine_hangup:
+            body.append(f'  <recv request="BYE" timeout="{self.wait_bye_ms or 30000}"/>\n')
+            body.append('  <label id="bye"/>\n' + ok_bye)
+        else:
+            body.append(
+                f"""  <send>
+    <![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "{self.number}" <sip:{self.number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+[routes]
+Call-ID: [call_id]
+CSeq: {cseq} BYE
+Contact: <sip:{self.number}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true" next="end"/>
+  <label id="bye"/>
+"""
+                + ok_bye
+                + '  <label id="end"/>\n'
+            )
+        return (
+            '<?xml version="1.0" encoding="ISO-8859-1" ?>\n'
+            '<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
+            '<scenario name="ctoengine caller">\n' + "".join(body) + "</scenario>\n"
+        )
+
+
+def operator_xml(ring_ms: int = 500, hold_ms: int = 3000, answer: bool = True) -> str:
+    """An operator's softphone: rings ``ring_ms``, answers, talks ``hold_ms``, hangs up.
+
+    It accepts a CANCEL while ringing (the caller gave up, or the ring timed
+    out) and a BYE while talking (the engine or the caller ended the call).
+    With ``answer=False`` it rings until cancelled (ring-no-answer).
+    """
+    ok_200 = """SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+"""
+    cancel_recv = (
+        '<recv request="CANCEL"'
+        + (f' timeout="{ring_ms}" ontimeout="answer"' if answer else "")
+        + '>\n    <action><ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" '
+        'assign_to="cseq_num"/></action>\n  </recv>\n'
+    )
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="ctoengine operator">
+  <recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="from_hdr"/>
+      <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="contact"/>
+      <ereg regexp="&lt;[^>]*&gt;" search_in="hdr" header="To:" assign_to="to_uri"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+
+    ]]>
+  </send>
+  {cancel_recv}  <send>
+    <![CDATA[
+{ok_200}
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+CSeq: [$cseq_num] INVITE
+Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK" next="end"/>
+  <label id="answer"/>
+  <send retrans="500">
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+{_SDP}
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <nop><action><exec play_pcap_audio="{AUDIO}"/></action></nop>
+  <recv request="BYE" timeout="{hold_ms}" ontimeout="hangup"/>
+  <send>
+    <![CDATA[
+{ok_200}
+    ]]>
+  </send>
+  <nop next="end"/>
+  <label id="hangup"/>
+  <send retrans="500">
+    <![CDATA[
+BYE [$contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: [$to_uri];tag=[pid]SIPpTag01[call_number]
+To: [$from_hdr]
+Call-ID: [call_id]
+CSeq: 1 BYE
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70
+Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+  <label id="end"/>
+</scenario>
+"""

@@ -1,0 +1,1 @@
+"""Self-service: where the status of a citizen's application comes from."""

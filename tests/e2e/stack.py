@@ -1,0 +1,110 @@
+"""The stack under test: the same scripts/stack as the demo, on ports of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TEST_PORTS = {
+    "CTO_SIP_PORT": "6070",
+    "CTO_OP_PORT_BASE": "6100",
+    "CTO_ARI_PORT": "9088",
+    "CTO_PG_PORT": "56432",
+    "CTO_HTTP_PORT": "9080",
+    "CTO_RTP_START": "22000",
+    "CTO_RTP_END": "22999",
+}
+
+
+def stack_env(run_dir: Path, routing: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(TEST_PORTS)
+    env.update({"CTO_RUN_DIR": str(run_dir), "CTO_ROUTING": str(routing), "CTO_INSTANCE": "e2e"})
+    env.update(extra)
+    return env
+
+
+def run_stack(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts/stack"), *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        check=check,
+        timeout=300,
+    )
+
+
+def parse_exports(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("export "):
+            key, _, value = line.removeprefix("export ").partition("=")
+            out[key] = shlex.split(value)[0] if value else ""
+    return out
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    exports: dict[str, str]
+    run_dir: Path
+    pool: asyncpg.Pool | None = None
+    http: aiohttp.ClientSession | None = None
+    _extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sip(self) -> str:
+        return self.exports["CTO_SIP"]
+
+    @property
+    def api(self) -> str:
+        return self.exports["CTO_API_URL"]
+
+    @property
+    def token(self) -> str:
+        return self.exports["CTO_API_TOKEN"]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def db(self) -> asyncpg.Pool:
+        if self.pool is None:
+            self.pool = await asyncpg.create_pool(self.exports["DATABASE_URL"], min_size=1, max_size=3)
+        assert self.pool is not None
+        return self.pool
+
+    async def session(self) -> aiohttp.ClientSession:
+        if self.http is None:
+            self.http = aiohttp.ClientSession()
+        return self.http
+
+    async def wait_cdr(self, caller: str, count: int = 1, timeout: float = 20) -> list[asyncpg.Record]:
+        """The cdr rows of ``caller`` once ``count`` of them exist (polls the view)."""
+        pool = await self.db()
+        deadline = time.monotonic() + timeout
+        rows: list[asyncpg.Record] = []
+        while time.monotonic() < deadline:
+            rows = await pool.fetch("SELECT * FROM cdr WHERE caller_number = $1 ORDER BY started_at", caller)
+            if len(rows) >= count:
+                return rows
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"expected {count} cdr row(s) for {caller} within {timeout}s, got {len(rows)}")
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+        if self.http is not None:
+            await self.http.close()
