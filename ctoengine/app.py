@@ -150,6 +150,13 @@ class Engine:
             stop.cancel()
             ari_task.result()  # re-raises a fatal ARI error (wrong password)
 
+    async def close_quietly(self) -> None:
+        """Release what a failed start opened; the caller reports the error."""
+        await self.ari.close()
+        await self.http.stop()
+        if self._pool is not None:
+            self._pool.terminate()
+
     async def stop(self) -> None:
         log.info("engine_stopping")
         await self.dispatcher.shutdown()
@@ -169,6 +176,10 @@ async def serve(settings: Settings) -> None:
     engine = Engine(settings, routing)
     try:
         await engine.start()
+    except BaseException:
+        await engine.close_quietly()
+        raise
+    try:
         await engine.run_until_stopped()
     finally:
         await engine.stop()

@@ -13,7 +13,7 @@ from ctoengine.records.writer import RecordWriter
 from ctoengine.selfservice.providers import StatusProvider
 
 if TYPE_CHECKING:
-    from ctoengine.config.models import RoutingConfig
+    from ctoengine.config.routing import RoutingConfig
 
 
 def utc_now() -> datetime:

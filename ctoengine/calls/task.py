@@ -20,7 +20,7 @@ from ctoengine.calls.context import CallContext
 from ctoengine.calls.timers import Timers
 from ctoengine.config import entry_plan
 from ctoengine.errors import AriError
-from ctoengine.ivr.machine import IvrMachine
+from ctoengine.ivr.flow import IvrMachine
 from ctoengine.logs import get_logger
 from ctoengine.records.model import CallRecord
 
@@ -116,7 +116,7 @@ class CallTask:
             await asyncio.shield(self._teardown_limited())
 
     async def _run_ivr(self) -> str | None:
-        plan = entry_plan(self.config, self.dialed, self.ctx.wall(), set())
+        plan = entry_plan(self.config, self.dialed, self.ctx.wall())
         machine = self.ivr = IvrMachine(plan, self.config, self.call_id)
         await self.execute(machine.start(self.now()))
         while not machine.done:

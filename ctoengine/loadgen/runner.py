@@ -50,7 +50,7 @@ class SippCall:
 async def start_call(caller: Caller, sip: str, timeout_s: int = 120) -> SippCall:
     workdir = Path(tempfile.mkdtemp(prefix="sipp-"))
     scenario = workdir / "caller.xml"
-    scenario.write_text(caller.xml(), encoding="latin-1")
+    scenario.write_text(caller.xml(workdir), encoding="latin-1")
     port = next(_ports)
     proc = await asyncio.create_subprocess_exec(
         "sipp",

@@ -6,6 +6,7 @@ behaviour in Python, not in hand-copied XML.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,34 @@ a=sendrecv
 """
 
 _PCAP_NAMES = {"#": "pound", "*": "star"}
+
+
+def dtmf_pcap(digit: str, press: int, out_dir: Path) -> Path:
+    """A copy of sipp's RFC 4733 pcap for ``digit`` as the ``press``-th key of a call.
+
+    sipp's pcaps all share one SSRC with sequence numbers and timestamps that
+    depend on the digit, so Asterisk drops a key whose numbers are lower than
+    the previous key's (``4`` then ``1``) as late packets. Each press gets its
+    own SSRC and rising numbers, as a real phone would send.
+    """
+    src = SIPP_SHARE / f"dtmf_2833_{_PCAP_NAMES.get(digit, digit)}.pcap"
+    data = bytearray(src.read_bytes())
+    off = 24  # pcap global header
+    seq_base, ts_base, ssrc = 1000 * (press + 1), 80000 * (press + 1), 0x5EED0000 + press
+    first_seq = first_ts = None
+    while off + 16 <= len(data):
+        incl = struct.unpack_from("<I", data, off + 8)[0]
+        rtp = off + 16 + 42  # Ethernet, IPv4, UDP headers
+        seq, ts = struct.unpack_from(">HI", data, rtp + 2)
+        first_seq = seq if first_seq is None else first_seq
+        first_ts = ts if first_ts is None else first_ts
+        struct.pack_into(
+            ">HII", data, rtp + 2, (seq_base + seq - first_seq) & 0xFFFF, ts_base + ts - first_ts, ssrc
+        )
+        off += 16 + incl
+    out = out_dir / f"dtmf_{press}_{_PCAP_NAMES.get(digit, digit)}.pcap"
+    out.write_bytes(bytes(data))
+    return out
 
 
 @dataclass
@@ -66,7 +95,9 @@ class Caller:
             self.steps.append(Step("pause", gap_ms))
         return self
 
-    def xml(self) -> str:
+    def xml(self, workdir: Path) -> str:
+        """The scenario; DTMF pcaps it plays are written into ``workdir``."""
+        presses = 0
         body = [
             f"""  <send retrans="500">
     <![CDATA[
@@ -116,11 +147,9 @@ Content-Length: 0
                     f'  <label id="s{n}"/>\n'
                 )
             elif step.kind == "dtmf":
-                name = _PCAP_NAMES.get(str(step.value), str(step.value))
-                body.append(
-                    f'  <nop><action><exec play_pcap_audio="{SIPP_SHARE}/dtmf_2833_{name}.pcap"/>'
-                    "</action></nop>\n"
-                )
+                pcap = dtmf_pcap(str(step.value), presses, workdir)
+                presses += 1
+                body.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n')
             elif step.kind == "info":
                 payload = f"Signal={step.value}\r\nDuration=160\r\n"
                 body.append(

@@ -1,0 +1,271 @@
+"""The routing file: what admins edit to steer the centre. Reference: docs/routing.md.
+
+Every field carries its description; ``extra="forbid"`` turns a typo into an
+error with its line instead of a silently ignored key.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DIGITS = frozenset("0123456789*#")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Centre(_M):
+    name: str = Field(description="The centre's name, written into every call record")
+    level: Literal["federal", "regional", "municipal"] = Field(description="Place in the federation")
+    region_code: str = Field(description="Region code, e.g. '70' for Tomsk oblast")
+    timezone: str = Field(default="Europe/Moscow", description="IANA time zone of schedules")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+
+class Number(_M):
+    did: str = Field(description="The dialled number (DID) as Asterisk sees it, e.g. 88003336060")
+    flow: str = Field(description="Entry flow for calls to this number")
+
+
+class Topic(_M):
+    code: str = Field(description="Topic code used in queues, records and reports")
+    title: str = Field(description="Human title of the topic")
+
+
+class Action(_M):
+    """Exactly one of the keys: what a digit (or an exhausted menu) does."""
+
+    queue: str | None = Field(default=None, description="Wait for an operator of this queue")
+    menu: str | None = Field(default=None, description="Go to another menu")
+    self_service: Literal["application_status"] | None = Field(
+        default=None, description="Self-service: the status of an application"
+    )
+    play: str | None = Field(default=None, description="Play a prompt, then this menu again")
+    transfer: str | None = Field(default=None, description="Send to an allowlisted external destination")
+    hangup: str | None = Field(default=None, description="Play this goodbye prompt and hang up")
+
+    @model_validator(mode="after")
+    def _one(self) -> Action:
+        set_ = [k for k, v in self.model_dump().items() if v is not None]
+        if len(set_) != 1:
+            raise ValueError(
+                "an action needs exactly one of: queue, menu, self_service, play, transfer, hangup"
+                + (f" (got {', '.join(set_)})" if set_ else "")
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k, v in self.model_dump().items() if v is not None)
+
+    @property
+    def target(self) -> str:
+        return str(getattr(self, self.kind))
+
+
+class Menu(_M):
+    prompt: str = Field(description="Prompt listing the options")
+    timeout_s: float = Field(default=5.0, gt=0, description="Seconds to wait for a key after the prompt")
+    retries: int = Field(default=2, ge=0, description="Times the menu repeats after no or invalid input")
+    invalid_prompt: str | None = Field(default=None, description="Played before repeating on a wrong key")
+    options: dict[str, Action] = Field(description="Key -> action")
+    on_exhausted: Action = Field(description="What happens when the retries are used up")
+
+    @field_validator("options")
+    @classmethod
+    def _digits(cls, v: dict[str, Action]) -> dict[str, Action]:
+        for k in v:
+            if len(k) != 1 or k not in DIGITS:
+                raise ValueError(f"option key {k!r} is not one of 0-9, * or #")
+        return v
+
+
+class Flow(_M):
+    greeting: str = Field(description="First prompt of every call of this flow")
+    menu: str | None = Field(default=None, description="Menu after the greeting; none = say goodbye")
+    goodbye: str | None = Field(default=None, description="Prompt before hanging up when there is no menu")
+
+
+class Provider(_M):
+    type: Literal["postgres", "http"] = Field(default="postgres", description="Where statuses come from")
+    url: str | None = Field(default=None, description="For type http: GET url?number=N")
+    timeout_s: float = Field(default=3.0, gt=0, description="Seconds before the spoken fallback")
+
+    @model_validator(mode="after")
+    def _url(self) -> Provider:
+        if self.type == "http" and not self.url:
+            raise ValueError("provider of type http needs a url")
+        return self
+
+
+class ApplicationStatus(_M):
+    ask_prompt: str = Field(description="'Type the application number and press #'")
+    unknown_prompt: str = Field(description="'No application with this number'")
+    failed_prompt: str = Field(description="Fallback when the provider does not answer")
+    goodbye_prompt: str = Field(description="After the status is spoken; then the call ends")
+    status_prompts: dict[Literal["received", "in_progress", "ready", "rejected"], str] = Field(
+        description="Prompt per status code"
+    )
+    max_digits: int = Field(default=12, ge=1, le=32, description="Longest application number")
+    timeout_s: float = Field(default=8.0, gt=0, description="Seconds to wait for the next key")
+    provider: Provider = Field(default_factory=Provider, description="Status provider")
+
+
+class SelfService(_M):
+    application_status: ApplicationStatus | None = None
+
+
+class Announcement(_M):
+    id: str = Field(description="Identifier, in records and logs")
+    prompt: str = Field(description="What is said")
+    valid_from: datetime | None = Field(default=None, description="Start (naive = centre time zone)")
+    valid_to: datetime | None = Field(default=None, description="End (naive = centre time zone)")
+    numbers: list[str] = Field(default_factory=list, description="DIDs it plays on; empty = all")
+    priority: int = Field(default=0, description="Higher plays first")
+    skippable: bool = Field(default=True, description="A key press may cut it short")
+
+
+class NightMode(_M):
+    flow: str = Field(description="Flow used outside working hours and on holidays")
+
+
+class Schedule(_M):
+    weekly: dict[str, list[str]] = Field(
+        default_factory=dict, description="Weekday (mon..sun) -> working ranges 'HH:MM-HH:MM'"
+    )
+    holidays: list[date] = Field(default_factory=list, description="Days the centre is closed")
+    night: NightMode | None = Field(default=None, description="Automatic mode outside working hours")
+    always_open: bool = Field(default=False, description="24/7: ignore weekly and holidays")
+
+    @field_validator("weekly")
+    @classmethod
+    def _weekly(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, ranges in v.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r} (use {', '.join(WEEKDAYS)})")
+            for r in ranges:
+                if not _RANGE.match(r):
+                    raise ValueError(f"{day}: {r!r} is not a range like 08:00-20:00")
+        return v
+
+    def ranges(self, day: str) -> list[tuple[time, time | None]]:
+        out: list[tuple[time, time | None]] = []
+        for r in self.weekly.get(day, []):
+            m = _RANGE.match(r)
+            assert m is not None
+            end = None if m.group(3) == "24" else time(int(m.group(3)), int(m.group(4)))
+            out.append((time(int(m.group(1)), int(m.group(2))), end))
+        return out
+
+
+class Emergency(_M):
+    enabled: bool = Field(default=False, description="Put the announcement in front of every call")
+    prompt: str = Field(default="emergency", description="The emergency announcement")
+    flow: str | None = Field(default=None, description="Route every call to this flow while enabled")
+
+
+class Operator(_M):
+    id: str = Field(description="Operator id, e.g. op3 (in records and the API)")
+    endpoint: str = Field(description="Dial string of the softphone, e.g. PJSIP/op3")
+    skills: dict[str, int] = Field(description="Topic -> level 1..10")
+    line: Literal["first", "second"] = Field(default="first", description="First or second line")
+
+    @field_validator("skills")
+    @classmethod
+    def _levels(cls, v: dict[str, int]) -> dict[str, int]:
+        for topic, level in v.items():
+            if not 1 <= level <= 10:
+                raise ValueError(f"skill {topic!r}: level {level} is not within 1..10")
+        return v
+
+
+class RelaxStep(_M):
+    after_s: float = Field(ge=0, description="Waiting time after which the step applies")
+    min_level: int = Field(ge=1, le=10, description="Lowest skill level accepted from then on")
+
+
+class Queue(_M):
+    topic: str = Field(description="Topic served (skill operators need)")
+    priority: int = Field(default=0, description="Weight across queues; higher is served first")
+    wrap_up_s: float = Field(default=60.0, ge=0, description="Post-call work after each call")
+    ring_timeout_s: float = Field(default=15.0, gt=0, description="Ring an operator this long, then the next")
+    max_wait_s: float = Field(default=600.0, gt=0, description="Longest wait before the exit action")
+    max_wait_action: Literal["callback", "hangup"] = Field(
+        default="callback", description="At max wait: register a callback, or say goodbye"
+    )
+    announce_every_s: float = Field(default=30.0, ge=0, description="Position/expected wait cadence; 0 = off")
+    relax: list[RelaxStep] = Field(default_factory=list, description="Skill relaxation by waiting time")
+    general_after_s: float | None = Field(
+        default=None, ge=0, description="After this wait any operator with skill 'general' may answer"
+    )
+    missed_rings_to_pause: int = Field(default=2, ge=1, description="Missed rings before auto-pause")
+
+
+class QueuePrompts(_M):
+    position: str = Field(default="queue_position", description="'Your position in the queue is'")
+    expected_wait: str = Field(default="expected_wait", description="'Expected waiting time, minutes'")
+    callback: str = Field(default="callback_registered", description="Said at max wait with callback")
+    goodbye: str = Field(default="goodbye", description="Said at max wait with hangup")
+
+
+class ExternalDestination(_M):
+    endpoint: str = Field(description="Dial string, e.g. PJSIP/mfc-office@pstn")
+    title: str = Field(default="", description="Human name")
+
+
+class RoutingConfig(_M):
+    centre: Centre
+    prompts_dir: Path = Field(description="Folder of prompt files (relative to this file)")
+    numbers: list[Number]
+    topics: list[Topic]
+    flows: dict[str, Flow]
+    menus: dict[str, Menu]
+    self_service: SelfService = Field(default_factory=SelfService)
+    announcements: list[Announcement] = Field(default_factory=list)
+    schedule: Schedule = Field(default_factory=lambda: Schedule(always_open=True))
+    emergency: Emergency = Field(default_factory=Emergency)
+    operators: list[Operator] = Field(default_factory=list)
+    queues: dict[str, Queue] = Field(default_factory=dict)
+    pause_reasons: list[str] = Field(default_factory=lambda: ["break", "lunch", "training", "no_answer"])
+    queue_prompts: QueuePrompts = Field(default_factory=QueuePrompts)
+    external_destinations: dict[str, ExternalDestination] = Field(default_factory=dict)
+
+    # --- lookups the engine uses ----------------------------------------
+    def media(self, prompt: str) -> str:
+        """ARI media URI of a prompt name (``asterisk:NAME`` = Asterisk's own sounds)."""
+        if prompt.startswith("asterisk:"):
+            return "sound:" + prompt.removeprefix("asterisk:")
+        return f"sound:{self.prompts_dir / prompt}"
+
+    def flow_for(self, did: str) -> str | None:
+        return next((n.flow for n in self.numbers if n.did == did), None)
+
+    def queue_for_topic(self, topic: str) -> str:
+        if topic in self.queues:
+            return topic
+        return next((name for name, q in self.queues.items() if q.topic == topic), topic)
+
+    def position_media(self, position: int, expected_wait_s: float | None) -> list[str]:
+        qp = self.queue_prompts
+        media = [self.media(qp.position), f"number:{position}"]
+        if expected_wait_s is not None:
+            minutes = max(1, round(expected_wait_s / 60))
+            media += [self.media(qp.expected_wait), f"number:{minutes}"]
+        return media
