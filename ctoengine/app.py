@@ -10,20 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 
-from ctoengine.api.http import HttpApi
+from ctoengine.agents.http import AgentRoutes
+from ctoengine.agents.http import openapi_paths as agent_openapi
+from ctoengine.api.http import HttpApi, json_body
+from ctoengine.api.openapi import admin_openapi
 from ctoengine.ari.client import AriClient
 from ctoengine.ari.connection import AriConnection
 from ctoengine.calls.context import CallContext
 from ctoengine.calls.dispatch import Dispatcher
 from ctoengine.config import ConfigError, RoutingConfig, load_routing
 from ctoengine.db.pool import create_pool
+from ctoengine.errors import BadRequest, Unprocessable
 from ctoengine.logs import get_logger
 from ctoengine.metrics.registry import Metrics, measure_loop_lag
+from ctoengine.queues.service import QueueService, build_distributor
 from ctoengine.records.writer import RecordWriter
 from ctoengine.selfservice.providers import HttpProvider, PostgresProvider, StatusProvider
 from ctoengine.settings import Settings
@@ -64,6 +71,11 @@ class Engine:
         )
         self.http = HttpApi(settings.api_token.get_secret_value(), self.metrics, self.health)
         self._stop = asyncio.Event()
+        self._restored: dict[str, tuple[str, float]] = {}
+        self._emergency_override: bool | None = None
+        self._emergency_by: dict[str, str] = {}
+        self._snapshot: dict[str, Any] | None = None
+        self._snapshot_saved = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
 
     def _status_provider(self) -> StatusProvider:
@@ -99,8 +111,8 @@ class Engine:
             self.metrics.ari_reconnects.inc()
 
     async def _on_ari_connected(self) -> None:
-        if self.ctx.queues is not None:
-            await self.ctx.queues.resume(self.dispatcher)
+        await self.dispatcher.resume(self._restored)
+        self._restored = {}
 
     # --- config -----------------------------------------------------------
     def reload(self) -> list[str]:
@@ -113,16 +125,103 @@ class Engine:
             for line in lines:
                 log.error("config_reload_rejected", error=line)
             return lines
-        self.routing = new
+        self.routing = self._with_override(new)
         self.metrics.config_reloads.labels("ok").inc()
         log.info("config_reloaded", file=str(self.settings.routing_file))
         return []
+
+    # --- queue state that survives a restart ---------------------------------
+    def _keep_snapshot(self, snap: dict[str, Any]) -> None:
+        self._snapshot = snap
+        self._snapshot_saved.set()
+
+    async def _load_snapshot(self) -> dict[str, Any] | None:
+        pool = await self.pool()
+        raw = await pool.fetchval(
+            "SELECT value FROM engine_state WHERE instance = $1 AND key = 'queues'", self.settings.instance
+        )
+        return json.loads(raw) if isinstance(raw, str) else None
+
+    async def _save_snapshots(self) -> None:
+        """The latest snapshot wins; a failed write is retried with the next change or in a second."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._snapshot_saved.wait()
+            self._snapshot_saved.clear()
+            snap, self._snapshot = self._snapshot, None
+            if snap is None:
+                continue
+            try:
+                pool = await self.pool()
+                await pool.execute(
+                    """INSERT INTO engine_state (instance, key, value, updated_at)
+                       VALUES ($1, 'queues', $2, now())
+                       ON CONFLICT (instance, key)
+                       DO UPDATE SET value = EXCLUDED.value, updated_at = now()""",
+                    self.settings.instance,
+                    json.dumps(snap),
+                )
+            except Exception as e:  # the database may be down: keep the snapshot for the next try
+                log.warning("snapshot_not_saved", error=str(e) or type(e).__name__)
+                if self._snapshot is None:
+                    self._snapshot = snap
+
+    # --- admin: reload and emergency ----------------------------------------
+    def _register_admin_routes(self) -> None:
+        app = self.http.app
+        app.router.add_post("/api/v1/config/reload", self._http_reload)
+        app.router.add_get("/api/v1/emergency", self._http_emergency_get)
+        app.router.add_post("/api/v1/emergency", self._http_emergency_set)
+        self.http.add_paths(admin_openapi())
+
+    async def _http_reload(self, _: web.Request) -> web.Response:
+        errors = self.reload()
+        if errors:
+            raise Unprocessable("the routing file is invalid; the running configuration stays", errors=errors)
+        return web.json_response({"ok": True, "file": str(self.settings.routing_file)})
+
+    def _emergency_state(self) -> dict[str, Any]:
+        em = self.routing.emergency
+        return {"enabled": em.enabled, "prompt": em.prompt, "flow": em.flow, **self._emergency_by}
+
+    async def _http_emergency_get(self, _: web.Request) -> web.Response:
+        return web.json_response(self._emergency_state())
+
+    async def _http_emergency_set(self, request: web.Request) -> web.Response:
+        body = await json_body(request)
+        enabled, by = body.get("enabled"), body.get("by")
+        if not isinstance(enabled, bool):
+            raise BadRequest("'enabled' must be true or false")
+        if not isinstance(by, str) or not by.strip():
+            raise BadRequest("'by' must name who switches emergency mode")
+        self._emergency_override = enabled
+        self._emergency_by = {"by": by.strip(), "at": self.ctx.wall().isoformat()}
+        self.routing = self._with_override(self.routing)
+        log.warning("emergency_switched", enabled=enabled, by=by.strip())
+        return web.json_response(self._emergency_state())
+
+    def _with_override(self, cfg: RoutingConfig) -> RoutingConfig:
+        """The admin API's emergency switch wins over the file until switched again."""
+        if self._emergency_override is None:
+            return cfg
+        em = cfg.emergency.model_copy(update={"enabled": self._emergency_override})
+        return cfg.model_copy(update={"emergency": em})
 
     # --- lifecycle --------------------------------------------------------
     async def start(self) -> None:
         """Check dependencies once (clear errors), then start serving."""
         await self.pool()  # DatabaseError with one clear line if unreachable
         await self.ari.connect()  # AriAuthError / AriUnavailable
+        queues = QueueService(self.ctx, self.dispatcher, build_distributor(self.routing), self._keep_snapshot)
+        self.ctx.queues = queues
+        saved = await self._load_snapshot()
+        if saved is not None:
+            self._restored = queues.restore(saved)
+        routes = AgentRoutes(queues, lambda: self.routing.pause_reasons)
+        routes.register(self.http.app)
+        self.http.add_paths(agent_openapi())
+        self._register_admin_routes()
         await self.http.start(self.settings.http_host, self.settings.http_port)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -133,6 +232,7 @@ class Engine:
             asyncio.create_task(self.connection.run(), name="ari"),
             asyncio.create_task(measure_loop_lag(self.metrics), name="loop-lag"),
             asyncio.create_task(self._gauges(), name="gauges"),
+            asyncio.create_task(self._save_snapshots(), name="snapshots"),
         ]
         log.info("engine_started", **self.settings.redacted())
 
@@ -140,6 +240,8 @@ class Engine:
         while True:
             self.metrics.records_backlog.set(self.writer.backlog)
             self.metrics.db_up.set(1 if self.writer.db_up else 0)
+            if self.ctx.queues is not None:
+                self.ctx.queues.update_gauges()
             await asyncio.sleep(1.0)
 
     async def run_until_stopped(self) -> None:

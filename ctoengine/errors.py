@@ -16,7 +16,8 @@
         ├── BadRequest (400)
         ├── Unauthorized (401)
         ├── NotFound (404)
-        └── Conflict (409)
+        ├── Conflict (409)
+        └── Unprocessable (422)
 
 Errors of aiohttp, asyncpg and aioari are translated into these at the
 boundary (ctoengine.ari, ctoengine.db, ctoengine.api), so the rest of the
@@ -98,3 +99,8 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status = 409
     error_id = "conflict"
+
+
+class Unprocessable(ApiError):
+    status = 422
+    error_id = "invalid_config"

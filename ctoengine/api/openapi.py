@@ -18,7 +18,13 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 
 def error_responses(*codes: int) -> dict[str, Any]:
-    texts = {400: "bad request", 401: "missing or wrong token", 404: "not found", 409: "conflict"}
+    texts = {
+        400: "bad request",
+        401: "missing or wrong token",
+        404: "not found",
+        409: "conflict",
+        422: "invalid routing file",
+    }
     return {
         str(c): {
             "description": texts.get(c, "error"),
@@ -51,6 +57,42 @@ def base_spec() -> dict[str, Any]:
                     "summary": "Prometheus metrics (text format)",
                     "responses": {"200": {"description": "metrics"}},
                 }
+            },
+        },
+    }
+
+
+def admin_openapi() -> dict[str, Any]:
+    sec: list[dict[str, list[str]]] = [{"bearer": []}]
+    return {
+        "/api/v1/config/reload": {
+            "post": {
+                "summary": "Validate the routing file in full and switch to it (invalid: the old one stays)",
+                "security": sec,
+                "responses": {"200": {"description": "reloaded"}, **error_responses(401, 422)},
+            }
+        },
+        "/api/v1/emergency": {
+            "get": {
+                "summary": "Emergency mode and who switched it",
+                "security": sec,
+                "responses": {"200": {"description": "state"}, **error_responses(401)},
+            },
+            "post": {
+                "summary": "Switch emergency mode (logged with who and when)",
+                "security": sec,
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["enabled", "by"],
+                                "properties": {"enabled": {"type": "boolean"}, "by": {"type": "string"}},
+                            }
+                        }
+                    }
+                },
+                "responses": {"200": {"description": "state"}, **error_responses(400, 401)},
             },
         },
     }

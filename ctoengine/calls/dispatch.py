@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ctoengine.agents.features import FeatureCall
 from ctoengine.ari import events as ari
 from ctoengine.ari.client import ignore_gone
 from ctoengine.calls.context import CallContext
@@ -42,6 +43,7 @@ class Dispatcher:
         self.verbs: dict[str, VerbHandler] = {
             "inbound": self._inbound,
             "operator": self._operator_leg,
+            "feature": self._feature,
         }
 
     # --- the reader's entry point ----------------------------------------
@@ -99,6 +101,39 @@ class Dispatcher:
         self.owners[event.channel.id] = owner
         owner.deliver(event)
 
+    def _feature(self, event: ari.StasisStart) -> None:
+        call = FeatureCall(self.ctx.ari, self.ctx.queues, event)
+        self.owners[event.channel.id] = call
+        self.spawn(self._run_feature(call, event.channel.id))
+
+    async def _run_feature(self, call: FeatureCall, channel_id: str) -> None:
+        try:
+            await call.run()
+        finally:
+            self.owners.pop(channel_id, None)
+
+    async def resume(self, restored: dict[str, tuple[str, float]]) -> None:
+        """After a (re)connect: take back callers still in our Stasis application.
+
+        A caller who was waiting in a queue (``restored``: call id -> topic and
+        entry time) gets his place back; one who was in the IVR hears it again.
+        """
+        app = self.ctx.ari.app
+        for raw in await self.ctx.ari.list_channels():
+            dialplan = raw.get("dialplan") or {}
+            data = str(dialplan.get("app_data", "")).split(",")
+            if dialplan.get("app_name") != "Stasis" or data[:2] != [app, "inbound"]:
+                continue
+            channel = ari.Channel.model_validate(raw)
+            if channel.id in self.owners:
+                continue
+            task = CallTask(self.ctx, channel, data[2] if len(data) > 2 else "")
+            task.resume = restored.get(channel.id)
+            log.info("call_taken_back", call_id=channel.id, waiting=task.resume is not None)
+            self.owners[channel.id] = task
+            self.calls[channel.id] = task
+            self.spawn(self._run_call(task))
+
     def adopt(self, channel_id: str, owner: Owner) -> None:
         """Route a channel's events (e.g. an originated leg) to ``owner``."""
         self.owners[channel_id] = owner
@@ -125,6 +160,9 @@ class Dispatcher:
         task.add_done_callback(self.tasks.discard)
 
     async def shutdown(self) -> None:
+        # Callers stay in Asterisk's Stasis application: the next engine takes them back.
+        for call in self.calls.values():
+            call.detached = True
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:

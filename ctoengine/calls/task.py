@@ -59,6 +59,11 @@ class CallTask:
             dialed_number=dialed,
         )
         self.ivr: IvrMachine | None = None
+        self.queue_session: Any = None  # set by the queue service while the caller is queued
+        # Set on a graceful engine stop: the channel stays in Asterisk for the next engine.
+        self.detached = False
+        # Set when a restarted engine takes back a caller who was waiting: (queue topic, entered_at).
+        self.resume: tuple[str, float] | None = None
 
     # --- input ------------------------------------------------------------
     def deliver(self, event: ari.AriEvent | p.Event) -> None:
@@ -99,6 +104,11 @@ class CallTask:
         self.ctx.metrics.active_calls.inc()
         self.log.info("call_start", caller=self.record.caller_number, dialed=self.dialed)
         try:
+            if self.resume is not None:
+                self.record.topic, entered_at = self.resume
+                self.record.ivr_path = ["restored"]
+                await self._run_queue(self.record.topic, entered_at)
+                return
             await self.ctx.ari.answer(self.call_id)
             topic = await self._run_ivr()
             if topic is not None and not self.gone:
@@ -130,12 +140,12 @@ class CallTask:
         self.record.topic = machine.topic
         return machine.topic
 
-    async def _run_queue(self, topic: str) -> None:
+    async def _run_queue(self, topic: str, entered_at: float | None = None) -> None:
         if self.ctx.queues is None:
             self.log.warning("no_queue_service", topic=topic)
             self.record.disposition = "failed"
             return
-        await self.ctx.queues.serve(self, topic)
+        await self.ctx.queues.serve(self, topic, entered_at)
 
     # --- commands ---------------------------------------------------------
     async def execute(self, commands: Iterable[p.Command]) -> None:
@@ -194,6 +204,11 @@ class CallTask:
 
     # --- teardown ---------------------------------------------------------
     async def _teardown_limited(self) -> None:
+        if self.detached:
+            self.timers.cancel_all()
+            self.ctx.metrics.active_calls.dec()
+            self.log.info("call_detached")
+            return
         try:
             async with asyncio.timeout(TEARDOWN_SECONDS):
                 await self._teardown()

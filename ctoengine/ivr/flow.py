@@ -138,7 +138,7 @@ class IvrMachine:
         if self.phase is Phase.COLLECT:
             return out + self._collect_key(digit, now)
         if self.phase is Phase.MENU and self._playing is None:
-            return out + [p.CancelTimer(INPUT_TIMER), *self._menu_key(digit, now)]
+            return [*out, p.CancelTimer(INPUT_TIMER), *self._menu_key(digit, now)]
         if self.phase in (Phase.INTRO, Phase.NOTICE, Phase.MENU):
             self._keys.append(digit)  # type-ahead: used when the menu is reached
             if self._playing is None:
@@ -282,7 +282,7 @@ class IvrMachine:
         self.disposition = "self_served"
         media = [self._prompt(ss.status_prompts[result.status])]
         if result.ready_date:
-            y, m, d = result.ready_date.split("-")
+            _, m, d = result.ready_date.split("-")
             media += [f"number:{int(d)}", f"number:{int(m)}"]
         media.append(self._prompt(ss.goodbye_prompt))
         return out + self._play(media, skippable=False)

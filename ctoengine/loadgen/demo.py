@@ -47,6 +47,10 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _self_service(number: str) -> Caller:
+    return Caller(number).pause(1500).dtmf("4").pause(2500).dtmf("123456#")
+
+
 async def main() -> int:
     sip = _env("CTO_SIP")
     api = _env("CTO_API_URL")
@@ -58,31 +62,15 @@ async def main() -> int:
         for i in range(1, 11):
             phones.append(await start_softphone(base + i, operator_xml(ring_ms=1500, hold_ms=6000)))
         await _login_all(api, token, 10)
+
+        def menu(number: str, key: str) -> Caller:
+            return Caller(number).pause(1500).dtmf(key).pause(20000)
+
         callers = [
-            (
-                "79130000001",
-                "self-service: application 123456",
-                Caller("79130000001").pause(1500).dtmf("4").pause(2500).dtmf("123456#"),
-                True,
-            ),
-            (
-                "79130000002",
-                "1 passport, talks to an operator",
-                Caller("79130000002").pause(1500).dtmf("1").pause(20000),
-                False,
-            ),
-            (
-                "79130000003",
-                "2 EGRUL extract, talks to an operator",
-                Caller("79130000003").pause(1500).dtmf("2").pause(20000),
-                False,
-            ),
-            (
-                "79130000004",
-                "3 social assistance, talks to an operator",
-                Caller("79130000004").pause(1500).dtmf("3").pause(20000),
-                False,
-            ),
+            ("79130000001", "4 self-service: application 123456", _self_service("79130000001"), True),
+            ("79130000002", "1 passport, talks to an operator", menu("79130000002", "1"), False),
+            ("79130000003", "2 EGRUL extract, talks to an operator", menu("79130000003", "2"), False),
+            ("79130000004", "3 social assistance, talks to an operator", menu("79130000004", "3"), False),
         ]
         print("demo: placing calls to 88003336060 at", sip)
         runs = []

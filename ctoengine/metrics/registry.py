@@ -64,6 +64,15 @@ class Metrics:
         self.config_reloads = Counter(
             "ctoengine_config_reloads", "Routing file reloads", ["result"], registry=r
         )
+        self.queue_waiting = Gauge(
+            "ctoengine_queue_callers_waiting", "Callers waiting", ["queue"], registry=r
+        )
+        self.queue_longest_wait = Gauge(
+            "ctoengine_queue_longest_wait_seconds", "Longest current wait", ["queue"], registry=r
+        )
+        self.agents = Gauge(
+            "ctoengine_agents", "Agents who can serve the queue, by state", ["queue", "state"], registry=r
+        )
         self.agent_state_changes = Counter(
             "ctoengine_agent_state_changes",
             "Agent state changes",

@@ -1,0 +1,567 @@
+"""The distributor: all agents and all waiting callers of a centre, as one pure object.
+
+``handle(event, now) -> [commands]``; no I/O, no clock. The rules
+(docs/distribution.md):
+
+* Callers are served in order of effective priority (queue weight + caller
+  priority), then of their wait (``entered_at``; a transferred or restored
+  caller keeps his), then arrival. This one order makes FIFO within a queue and
+  "the agent takes the longest waiter across his queues" the same rule.
+* Each caller gets the longest-idle available agent who may serve him now;
+  skill level breaks ties, then the agent id (deterministic).
+* Who may serve: the queue's topic at a level not below the caller's current
+  minimum (relaxed by waiting time), or any ``general`` agent once the caller
+  has waited ``general_after_s``.
+* One ring at a time per caller, one caller per reserved agent; a ring times
+  out into the next agent; N missed rings in a row pause the agent
+  (``no_answer``). Wrap-up is a state with its own timer.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ctoengine.agents.states import (
+    STAFFED,
+    Agent,
+    AgentSpec,
+    AgentState,
+    AgentStateChanged,
+    InvalidAgentTransition,
+)
+from ctoengine.calls.protocol import CancelTimer, StartTimer
+
+S = AgentState
+DEFAULT_TALK_S = 180.0
+HANDLE_WINDOW = 20  # recent calls per queue the handle-time estimate uses
+
+
+# --- specs --------------------------------------------------------------------
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    topic: str
+    priority: int = 0
+    wrap_up_s: float = 60.0
+    ring_timeout_s: float = 15.0
+    max_wait_s: float = 600.0
+    max_wait_action: str = "callback"
+    announce_every_s: float = 30.0
+    min_level: int = 1
+    relax: tuple[tuple[float, int], ...] = ()  # (after_s, min_level)
+    general_after_s: float | None = None
+    missed_rings_to_pause: int = 2
+
+
+# --- events -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AgentLogin:
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLogout:
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPause:
+    agent_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentUnpause:
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReachable:
+    agent_id: str
+    reachable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallerQueued:
+    call_id: str
+    queue: str
+    entered_at: float
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallerLeft:
+    call_id: str
+    reason: str = "abandoned"  # abandoned | overflowed | other
+
+
+@dataclass(frozen=True, slots=True)
+class RingAnswered:
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RingFailed:
+    call_id: str
+    agent_id: str
+    reason: str  # no_answer | busy | failed
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferToQueue:
+    call_id: str
+    agent_id: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A timer of the distributor fired (the shell passes the name back)."""
+
+    name: str
+
+
+# --- commands -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RingAgent:
+    call_id: str
+    agent_id: str
+    endpoint: str
+    ring_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRing:
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    call_id: str
+    position: int
+    expected_wait_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueExit:
+    call_id: str
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLog:
+    kind: str  # enter | ring | ring_no_answer | answer | abandon | transfer | exit
+    call_id: str
+    queue: str
+    agent_id: str | None
+    wait_s: float | None
+    at: float
+
+
+@dataclass
+class Waiting:
+    call_id: str
+    queue: str
+    entered_at: float
+    priority: int
+    seq: int
+    ringing: str | None = None
+
+
+@dataclass
+class _Talk:
+    queue: str
+    answered_at: float
+
+
+Command = (
+    RingAgent | CancelRing | Announce | QueueExit | QueueLog | AgentStateChanged | StartTimer | CancelTimer
+)
+
+
+@dataclass
+class Distributor:
+    queues: dict[str, QueueSpec]
+    agent_specs: list[AgentSpec]
+    agents: dict[str, Agent] = field(init=False)
+    waiting: dict[str, Waiting] = field(default_factory=dict)
+    _seq: Any = field(default_factory=itertools.count)
+    _talks: dict[str, _Talk] = field(default_factory=dict)  # call_id -> talk in progress
+    _handle_times: dict[str, deque[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.agents = {s.id: Agent(s) for s in self.agent_specs}
+
+    # --- entry ------------------------------------------------------------
+    def handle(self, event: Any, now: float) -> list[Command]:
+        out: list[Command] = []
+        match event:
+            case AgentLogin(agent_id=a):
+                ag = self._agent(a)
+                if ag.state is S.LOGGED_OUT:
+                    out.append(ag.set(S.AVAILABLE, now, "login"))
+            case AgentLogout(agent_id=a):
+                ag = self._agent(a)
+                if ag.state in (S.ON_CALL, S.WRAP_UP, S.RESERVED):
+                    ag.pending, ag.pending_reason = S.LOGGED_OUT, "logout"
+                    if ag.state is S.RESERVED:
+                        out += self._release_ring(ag, now, requeue_agent=False)
+                        out.append(ag.set(S.LOGGED_OUT, now, "logout"))
+                elif ag.state is not S.LOGGED_OUT:
+                    out.append(ag.set(S.LOGGED_OUT, now, "logout"))
+            case AgentPause(agent_id=a, reason=r):
+                ag = self._agent(a)
+                if ag.state in (S.ON_CALL, S.WRAP_UP):
+                    ag.pending, ag.pending_reason = S.PAUSED, r
+                elif ag.state is S.PAUSED:
+                    ag.reason = r
+                else:
+                    if ag.state is S.RESERVED:
+                        out += self._release_ring(ag, now, requeue_agent=False)
+                    out.append(ag.set(S.PAUSED, now, r))
+            case AgentUnpause(agent_id=a):
+                ag = self._agent(a)
+                if ag.pending is S.PAUSED:
+                    ag.pending = None
+                if ag.state is S.PAUSED:
+                    ag.missed_rings = 0
+                    out.append(ag.set(S.AVAILABLE, now, "unpause"))
+            case AgentReachable(agent_id=a, reachable=ok):
+                ag = self._agent(a)
+                if not ok and ag.state in (S.AVAILABLE, S.PAUSED):
+                    out.append(ag.set(S.UNAVAILABLE, now, "unreachable"))
+                elif ok and ag.state is S.UNAVAILABLE:
+                    out.append(ag.set(S.AVAILABLE, now, "reachable"))
+            case CallerQueued():
+                out += self._queued(event, now)
+            case CallerLeft(call_id=c, reason=r):
+                out += self._left(c, r, now)
+            case RingAnswered(call_id=c, agent_id=a):
+                out += self._answered(c, a, now)
+            case RingFailed(call_id=c, agent_id=a, reason=r):
+                out += self._ring_failed(c, a, r, now)
+            case CallEnded(call_id=c, agent_id=a):
+                out += self._ended(c, a, now)
+            case TransferToQueue(call_id=c, agent_id=a, queue=q):
+                out += self._transfer(c, a, q, now)
+            case Tick(name=name):
+                out += self._tick(name, now)
+        out += self._assign(now)
+        return out
+
+    def _agent(self, agent_id: str) -> Agent:
+        try:
+            return self.agents[agent_id]
+        except KeyError:
+            raise KeyError(f"unknown operator {agent_id!r}") from None
+
+    # --- callers ------------------------------------------------------------
+    def _queued(self, e: CallerQueued, now: float) -> list[Command]:
+        spec = self.queues[e.queue]
+        w = Waiting(e.call_id, e.queue, e.entered_at, e.priority, next(self._seq))
+        self.waiting[e.call_id] = w
+        out: list[Command] = [QueueLog("enter", e.call_id, e.queue, None, now - e.entered_at, now)]
+        out.append(StartTimer(f"maxwait:{e.call_id}", e.entered_at + spec.max_wait_s))
+        if spec.announce_every_s > 0:
+            out.append(StartTimer(f"announce:{e.call_id}", now + spec.announce_every_s))
+        out += self._arm_relax(w, now)
+        return out
+
+    def _arm_relax(self, w: Waiting, now: float) -> list[Command]:
+        spec = self.queues[w.queue]
+        moments = [w.entered_at + s for s, _ in spec.relax]
+        if spec.general_after_s is not None:
+            moments.append(w.entered_at + spec.general_after_s)
+        upcoming = sorted(m for m in moments if m > now)
+        return [StartTimer(f"relax:{w.call_id}", upcoming[0])] if upcoming else []
+
+    def _forget(self, call_id: str) -> list[Command]:
+        self.waiting.pop(call_id, None)
+        return [CancelTimer(f"{t}:{call_id}") for t in ("maxwait", "announce", "relax", "ring")]
+
+    def _left(self, call_id: str, reason: str, now: float) -> list[Command]:
+        w = self.waiting.get(call_id)
+        if w is None:
+            return []
+        out: list[Command] = []
+        if w.ringing is not None:
+            ag = self.agents[w.ringing]
+            out += self._release_ring(ag, now, requeue_agent=True)
+        kind = "abandon" if reason == "abandoned" else "exit"
+        out.append(QueueLog(kind, call_id, w.queue, None, now - w.entered_at, now))
+        return out + self._forget(call_id)
+
+    def _release_ring(self, ag: Agent, now: float, requeue_agent: bool) -> list[Command]:
+        """Stop ringing ``ag`` without blaming him (the caller left, or he paused)."""
+        call_id = ag.call_id
+        out: list[Command] = [CancelRing(call_id, ag.id)] if call_id else []
+        w = self.waiting.get(call_id) if call_id else None
+        if w is not None:
+            w.ringing = None
+            out.append(CancelTimer(f"ring:{w.call_id}"))
+        if requeue_agent:
+            idle = ag.idle_since
+            out.append(ag.set(S.AVAILABLE, now, "ring_cancelled"))
+            ag.idle_since = idle  # not his fault: he keeps his place
+        return out
+
+    def _answered(self, call_id: str, agent_id: str, now: float) -> list[Command]:
+        w = self.waiting.get(call_id)
+        ag = self.agents.get(agent_id)
+        if w is None or ag is None or w.ringing != agent_id or ag.state is not S.RESERVED:
+            return []
+        ag.missed_rings = 0
+        change = ag.set(S.ON_CALL, now, w.queue)
+        ag.call_id = call_id
+        self._talks[call_id] = _Talk(w.queue, now)
+        log = QueueLog("answer", call_id, w.queue, agent_id, now - w.entered_at, now)
+        return [change, log, *self._forget(call_id)]
+
+    def _ring_failed(self, call_id: str, agent_id: str, reason: str, now: float) -> list[Command]:
+        w = self.waiting.get(call_id)
+        ag = self.agents.get(agent_id)
+        if w is None or ag is None or w.ringing != agent_id:
+            return []  # already handled (e.g. our own ring timeout came first)
+        w.ringing = None
+        out: list[Command] = [CancelTimer(f"ring:{call_id}")]
+        out.append(QueueLog("ring_no_answer", call_id, w.queue, agent_id, now - w.entered_at, now))
+        ag.missed_rings += 1
+        spec = self.queues[w.queue]
+        if ag.pending is S.LOGGED_OUT:
+            ag.pending = None
+            out.append(ag.set(S.LOGGED_OUT, now, "logout"))
+        elif ag.missed_rings >= spec.missed_rings_to_pause:
+            out.append(ag.set(S.PAUSED, now, "no_answer"))
+        else:
+            out.append(ag.set(S.AVAILABLE, now, reason))  # to the back of the idle order
+        return out
+
+    def _ended(self, call_id: str, agent_id: str, now: float) -> list[Command]:
+        ag = self.agents.get(agent_id)
+        talk = self._talks.pop(call_id, None)
+        if ag is None or ag.state is not S.ON_CALL or ag.call_id != call_id:
+            return []
+        queue = talk.queue if talk else next(iter(self.queues))
+        spec = self.queues[queue]
+        if talk is not None:
+            times = self._handle_times.setdefault(queue, deque(maxlen=HANDLE_WINDOW))
+            times.append(now - talk.answered_at + spec.wrap_up_s)
+        ag.wrap_queue = queue
+        out: list[Command] = [ag.set(S.WRAP_UP, now, queue)]
+        out.append(StartTimer(f"wrap:{agent_id}", now + spec.wrap_up_s))
+        return out
+
+    def _transfer(self, call_id: str, agent_id: str, queue: str, now: float) -> list[Command]:
+        """Blind transfer by an operator: the caller re-enters ``queue`` keeping his first wait."""
+        # The shell then queues the caller again with his original entry time.
+        out = self._ended(call_id, agent_id, now)
+        return [*out, QueueLog("transfer", call_id, queue, agent_id, None, now)]
+
+    def _tick(self, name: str, now: float) -> list[Command]:
+        kind, _, key = name.partition(":")
+        if kind == "wrap":
+            ag = self.agents.get(key)
+            if ag is None or ag.state is not S.WRAP_UP:
+                return []
+            to, reason = (ag.pending or S.AVAILABLE), (ag.pending_reason or "wrap_up_done")
+            ag.pending = ag.pending_reason = None
+            return [ag.set(to, now, reason if to is not S.AVAILABLE else "wrap_up_done")]
+        w = self.waiting.get(key)
+        if w is None:
+            return []
+        spec = self.queues[w.queue]
+        if kind == "ring" and w.ringing is not None:
+            ag = self.agents[w.ringing]
+            return [CancelRing(w.call_id, ag.id), *self._ring_failed(w.call_id, ag.id, "no_answer", now)]
+        if kind == "maxwait":
+            out: list[Command] = []
+            if w.ringing is not None:
+                out += self._release_ring(self.agents[w.ringing], now, requeue_agent=True)
+            out.append(QueueExit(w.call_id, spec.max_wait_action))
+            out.append(QueueLog("exit", w.call_id, w.queue, None, now - w.entered_at, now))
+            return out + self._forget(w.call_id)
+        if kind == "announce":
+            out = [StartTimer(f"announce:{w.call_id}", now + spec.announce_every_s)]
+            if w.ringing is None:
+                out.append(Announce(w.call_id, self.position(w.call_id), self.expected_wait(w.call_id, now)))
+            return out
+        if kind == "relax":
+            return self._arm_relax(w, now)
+        return []
+
+    # --- distribution -------------------------------------------------------
+    def _order(self) -> list[Waiting]:
+        return sorted(
+            self.waiting.values(),
+            key=lambda w: (-(self.queues[w.queue].priority + w.priority), w.entered_at, w.seq),
+        )
+
+    def may_serve(self, ag: Agent, w: Waiting, now: float) -> bool:
+        spec = self.queues[w.queue]
+        level = ag.spec.skills.get(spec.topic)
+        waited = now - w.entered_at
+        if level is not None:
+            floor = spec.min_level
+            for after_s, min_level in spec.relax:
+                if waited >= after_s:
+                    floor = min(floor, min_level)
+            if level >= floor:
+                return True
+        return (
+            spec.general_after_s is not None
+            and waited >= spec.general_after_s
+            and "general" in ag.spec.skills
+        )
+
+    def _assign(self, now: float) -> list[Command]:
+        out: list[Command] = []
+        free = [a for a in self.agents.values() if a.state is S.AVAILABLE]
+        if not free:
+            return out
+        for w in self._order():
+            if w.ringing is not None:
+                continue
+            spec = self.queues[w.queue]
+            fits = [a for a in free if self.may_serve(a, w, now)]
+            if not fits:
+                continue
+            ag = min(fits, key=lambda a: (a.idle_since, -a.spec.skills.get(spec.topic, 0), a.id))
+            free.remove(ag)
+            out.append(ag.set(S.RESERVED, now, w.call_id))
+            ag.call_id = w.call_id
+            w.ringing = ag.id
+            out.append(RingAgent(w.call_id, ag.id, ag.spec.endpoint, spec.ring_timeout_s))
+            out.append(StartTimer(f"ring:{w.call_id}", now + spec.ring_timeout_s))
+            out.append(QueueLog("ring", w.call_id, w.queue, ag.id, now - w.entered_at, now))
+            if not free:
+                break
+        return out
+
+    # --- views --------------------------------------------------------------
+    def position(self, call_id: str) -> int:
+        w = self.waiting[call_id]
+        same = [x for x in self._order() if x.queue == w.queue]
+        return same.index(w) + 1
+
+    def expected_wait(self, call_id: str, now: float) -> float | None:
+        """Honest expected wait: when will the agent for this position be free?
+
+        Staffed agents who can serve the queue each free up after the remaining
+        part of their current handle time (recent talk + wrap-up of this queue);
+        the caller at position p waits for the p-th of those moments, one more
+        handle time per round when p exceeds the number of agents. None when
+        nobody who can serve the queue is staffed.
+        """
+        w = self.waiting[call_id]
+        spec = self.queues[w.queue]
+        staffed = [a for a in self.agents.values() if a.state in STAFFED and spec.topic in a.spec.skills]
+        if not staffed:
+            return None
+        aht = self.handle_time(w.queue)
+        remaining = []
+        for a in staffed:
+            if a.state is S.AVAILABLE:
+                remaining.append(0.0)
+            elif a.state is S.WRAP_UP:
+                remaining.append(max(0.0, spec.wrap_up_s - (now - a.since)))
+            else:
+                remaining.append(max(0.0, aht - (now - a.since)))
+        remaining.sort()
+        p = self.position(call_id)
+        rounds, idx = divmod(p - 1, len(remaining))
+        return remaining[idx] + rounds * aht
+
+    def handle_time(self, queue: str) -> float:
+        times = self._handle_times.get(queue)
+        if times:
+            return sum(times) / len(times)
+        return DEFAULT_TALK_S + self.queues[queue].wrap_up_s
+
+    def queue_view(self, name: str, now: float) -> dict[str, Any]:
+        spec = self.queues[name]
+        waits = [w for w in self._order() if w.queue == name]
+        by_state: dict[str, int] = {s.value: 0 for s in AgentState}
+        for a in self.agents.values():
+            if spec.topic in a.spec.skills:
+                by_state[a.state.value] += 1
+        longest = max((now - w.entered_at for w in waits), default=0.0)
+        ew = self.expected_wait(waits[-1].call_id, now) if waits else None
+        return {
+            "name": name,
+            "topic": spec.topic,
+            "waiting": len(waits),
+            "longest_wait_s": round(longest, 1),
+            "expected_wait_s": None if ew is None else round(ew, 1),
+            "agents": by_state,
+            "handle_time_s": round(self.handle_time(name), 1),
+        }
+
+    # --- restart ------------------------------------------------------------
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """JSON-able state that must survive a restart; times as seconds ago."""
+        return {
+            "agents": {
+                a.id: {
+                    "logged_in": a.state is not S.LOGGED_OUT and a.pending is not S.LOGGED_OUT,
+                    "paused": a.state is S.PAUSED or a.pending is S.PAUSED,
+                    "reason": a.pending_reason if a.pending is S.PAUSED else a.reason,
+                }
+                for a in self.agents.values()
+            },
+            "waiting": [
+                {
+                    "call_id": w.call_id,
+                    "queue": w.queue,
+                    "priority": w.priority,
+                    "waited_s": now - w.entered_at,
+                }
+                for w in self._order()
+            ],
+        }
+
+    def restore_agents(self, snap: dict[str, Any], now: float) -> list[Command]:
+        out: list[Command] = []
+        for agent_id, st in snap.get("agents", {}).items():
+            ag = self.agents.get(agent_id)
+            if ag is None or not st.get("logged_in"):
+                continue
+            if st.get("paused"):
+                out.append(ag.set(S.PAUSED, now, st.get("reason") or "restored"))
+            else:
+                out.append(ag.set(S.AVAILABLE, now, "restored"))
+        return out
+
+
+__all__ = [
+    "AgentLogin",
+    "AgentLogout",
+    "AgentPause",
+    "AgentReachable",
+    "AgentUnpause",
+    "Announce",
+    "CallEnded",
+    "CallerLeft",
+    "CallerQueued",
+    "CancelRing",
+    "Distributor",
+    "InvalidAgentTransition",
+    "QueueExit",
+    "QueueLog",
+    "QueueSpec",
+    "RingAgent",
+    "RingAnswered",
+    "RingFailed",
+    "Tick",
+    "TransferToQueue",
+]

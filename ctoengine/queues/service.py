@@ -1,0 +1,465 @@
+"""The shell around the distributor: one owner of agents and waiting callers.
+
+The distributor (``machine.py``) is pure; this service feeds it events with
+``now`` and routes the commands it returns: rings and announcements go to the
+call task that owns the caller, agent state changes and queue events go to the
+record writer and metrics, timers to the event loop. Everything runs on the
+event loop's one thread and ``handle`` never awaits, so no lock is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ctoengine.agents.states import AgentSpec, AgentStateChanged
+from ctoengine.ari import events as ari
+from ctoengine.ari.client import AriClient, ignore_gone
+from ctoengine.calls import protocol as p
+from ctoengine.calls.context import CallContext
+from ctoengine.calls.timers import Timers
+from ctoengine.config.routing import RoutingConfig
+from ctoengine.errors import AriError
+from ctoengine.logs import get_logger
+from ctoengine.queues import distributor as q
+from ctoengine.records.model import AgentEventRecord, QueueEventRecord
+
+if TYPE_CHECKING:
+    from ctoengine.calls.dispatch import Dispatcher
+    from ctoengine.calls.task import CallTask
+
+log = get_logger("ctoengine.queues")
+
+
+class QueueService:
+    def __init__(
+        self,
+        ctx: CallContext,
+        dispatcher: Dispatcher,
+        distributor: q.Distributor,
+        persist: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self.ctx = ctx
+        self.dispatcher = dispatcher
+        self.dist = distributor
+        self.loop = asyncio.get_running_loop()
+        self.timers = Timers(lambda name: self.feed(q.Tick(name)), self.loop.time)
+        self.calls: dict[str, CallTask] = {}
+        self._persist = persist
+        self._persist_handle: asyncio.TimerHandle | None = None
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    # --- the only way into the distributor ---------------------------------
+    def feed(self, event: Any) -> None:
+        commands = self.dist.handle(event, self.now())
+        for cmd in commands:
+            self._route(cmd)
+        self._schedule_persist()
+
+    def _route(self, cmd: Any) -> None:
+        if isinstance(cmd, p.StartTimer):
+            self.timers.start(cmd.name, cmd.at)
+        elif isinstance(cmd, p.CancelTimer):
+            self.timers.cancel(cmd.name)
+        elif isinstance(cmd, AgentStateChanged):
+            self.ctx.metrics.agent_state_changes.labels(cmd.from_state, cmd.to_state).inc()
+            self.ctx.writer.submit(
+                AgentEventRecord(
+                    agent_id=cmd.agent_id,
+                    from_state=str(cmd.from_state),
+                    to_state=str(cmd.to_state),
+                    reason=cmd.reason,
+                    at=self._wall_at(cmd.at),
+                    instance=self.ctx.instance,
+                )
+            )
+            log.info(
+                "agent_state",
+                agent=cmd.agent_id,
+                frm=str(cmd.from_state),
+                to=str(cmd.to_state),
+                reason=cmd.reason,
+            )
+        elif isinstance(cmd, q.QueueLog):
+            self.ctx.writer.submit(
+                QueueEventRecord(
+                    call_id=cmd.call_id,
+                    queue=cmd.queue,
+                    kind=cmd.kind,
+                    agent_id=cmd.agent_id,
+                    wait_s=None if cmd.wait_s is None else round(cmd.wait_s, 3),
+                    at=self._wall_at(cmd.at),
+                    instance=self.ctx.instance,
+                )
+            )
+        else:
+            call_id = getattr(cmd, "call_id", None)
+            task = self.calls.get(call_id) if call_id else None
+            if task is not None:
+                task.deliver(cmd)
+            else:
+                log.info("queue_command_for_gone_call", command=type(cmd).__name__, call_id=call_id)
+
+    def _wall_at(self, mono: float) -> datetime:
+        return self.ctx.wall() - timedelta(seconds=max(0.0, self.now() - mono))
+
+    # --- persistence (waiting callers and agents survive a restart) ---------
+    def _schedule_persist(self) -> None:
+        if self._persist_handle is None:
+            self._persist_handle = self.loop.call_later(0.05, self._do_persist)
+
+    def _do_persist(self) -> None:
+        self._persist_handle = None
+        # Waits are stored as "seconds ago" at a wall time: monotonic clocks do not survive a restart.
+        self._persist({"wall": self.ctx.wall().isoformat(), "state": self.dist.snapshot(self.now())})
+
+    def queue_for(self, topic: str) -> str:
+        if topic in self.dist.queues:
+            return topic
+        return next(name for name, spec in self.dist.queues.items() if spec.topic == topic)
+
+    # --- agents (API and softphone feature codes) ---------------------------
+    def has_agent(self, agent_id: str) -> bool:
+        return agent_id in self.dist.agents
+
+    def agent_for_endpoint(self, endpoint: str) -> str | None:
+        return next((a.id for a in self.dist.agents.values() if a.spec.endpoint == endpoint), None)
+
+    def agent_action(self, agent_id: str, action: str, reason: str | None = None) -> None:
+        """Login/logout/pause/unpause; raises InvalidAgentTransition for a change that cannot be."""
+        event: Any
+        if action == "login":
+            event = q.AgentLogin(agent_id)
+        elif action == "logout":
+            event = q.AgentLogout(agent_id)
+        elif action == "pause":
+            event = q.AgentPause(agent_id, reason or "break")
+        elif action == "unpause":
+            event = q.AgentUnpause(agent_id)
+        else:
+            raise ValueError(action)
+        self.feed(event)
+
+    def agent_view(self, agent_id: str) -> dict[str, Any]:
+        a = self.dist.agents[agent_id]
+        return {
+            "id": a.id,
+            "state": a.state.value,
+            "reason": a.reason,
+            "state_for_s": round(self.now() - a.since, 1),
+            "pending": a.pending.value if a.pending else None,
+            "skills": dict(a.spec.skills),
+            "line": a.spec.line,
+            "call_id": a.call_id,
+            "missed_rings": a.missed_rings,
+        }
+
+    def agents_view(self) -> list[dict[str, Any]]:
+        return [self.agent_view(a) for a in self.dist.agents]
+
+    def queues_view(self) -> list[dict[str, Any]]:
+        return [self.dist.queue_view(name, self.now()) for name in self.dist.queues]
+
+    def update_gauges(self) -> None:
+        m = self.ctx.metrics
+        for view in self.queues_view():
+            m.queue_waiting.labels(view["name"]).set(view["waiting"])
+            m.queue_longest_wait.labels(view["name"]).set(view["longest_wait_s"])
+            for state, n in view["agents"].items():
+                m.agents.labels(view["name"], state).set(n)
+
+    def restore(self, saved: dict[str, Any]) -> dict[str, tuple[str, float]]:
+        """Agents' states from the last snapshot; returns waiting callers' entry times (monotonic)."""
+        try:
+            wall = datetime.fromisoformat(saved["wall"])
+            state = saved["state"]
+        except (KeyError, TypeError, ValueError):
+            log.warning("queue_snapshot_unreadable")
+            return {}
+        for cmd in self.dist.restore_agents(state, self.now()):
+            self._route(cmd)
+        since = max(0.0, (self.ctx.wall() - wall).total_seconds())
+        out: dict[str, tuple[str, float]] = {}
+        for w in state.get("waiting", []):
+            queue = self.dist.queues.get(w.get("queue", "")) if isinstance(w, dict) else None
+            if queue is not None:
+                out[w["call_id"]] = (queue.topic, self.now() - float(w["waited_s"]) - since)
+        return out
+
+    # --- one caller in the queue ---------------------------------------------
+    async def serve(self, task: CallTask, topic: str, entered_at: float | None = None) -> None:
+        """Wait for an operator, ring, bridge; returns when the call is over."""
+        queue = self.queue_for(topic)
+        session = _QueuedCall(self, task, queue)
+        self.calls[task.call_id] = task
+        try:
+            await session.run(entered_at)
+        finally:
+            self.calls.pop(task.call_id, None)
+
+    async def release(self, task: CallTask) -> None:
+        """Teardown hook of a call task: nothing of this call stays in the queue."""
+        self.calls.pop(task.call_id, None)
+        if task.detached:
+            return
+        session = getattr(task, "queue_session", None)
+        if session is not None:
+            await session.release()
+
+
+_BUSY_CAUSES = frozenset({17})  # user busy
+_NO_ANSWER_CAUSES = frozenset({16, 18, 19, 21})  # normal clearing before answer, no answer
+
+
+class _QueuedCall:
+    """The queue phase of one call: rings, the bridge, hold music, announcements."""
+
+    def __init__(self, service: QueueService, task: CallTask, queue: str) -> None:
+        self.s = service
+        self.task = task
+        self.queue = queue
+        self.leg_id: str | None = None
+        self.leg_agent: str | None = None
+        self.legs = 0
+        self.cancelled: set[str] = set()
+        self.connected = False
+        self.bridge_id = f"{task.call_id}-br"
+        self.bridged = False
+        self.moh = False
+        self.announcement: str | None = None
+        self.finished = False
+        task.queue_session = self
+
+    @property
+    def client(self) -> AriClient:
+        return self.s.ctx.ari
+
+    async def run(self, entered_at: float | None) -> None:
+        t = self.task
+        t.record.queue = self.queue
+        if t.record.queued_at is None:
+            t.record.queued_at = self.s.ctx.wall()
+        await self._hold_music(True)
+        self.s.feed(
+            q.CallerQueued(
+                call_id=t.call_id,
+                queue=self.queue,
+                entered_at=self.s.now() if entered_at is None else entered_at,
+            )
+        )
+        while not self.finished:
+            await self._handle(await t.events.get())
+
+    async def _handle(self, item: Any) -> None:
+        t = self.task
+        if isinstance(item, q.RingAgent):
+            await self._ring(item)
+        elif isinstance(item, q.CancelRing):
+            await self._cancel_ring(item.agent_id)
+        elif isinstance(item, ari.StasisStart):
+            if item.channel.id == self.leg_id:
+                await self._answered()
+        elif isinstance(item, ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp):
+            if isinstance(item, p.CallerHungUp) or item.channel.id == t.call_id:
+                await self._caller_gone(item)
+            elif item.channel.id == self.leg_id and isinstance(item, ari.ChannelDestroyed):
+                await self._leg_gone(item.cause)
+        elif isinstance(item, q.Announce):
+            await self._announce(item)
+        elif isinstance(item, ari.PlaybackFinished | p.PlaybackFinished):
+            pb = item.playback.id if isinstance(item, ari.PlaybackFinished) else item.playback_id
+            if pb == self.announcement:
+                self.announcement = None
+                await self._hold_music(True)
+        elif isinstance(item, q.QueueExit):
+            await self._exit(item.action)
+
+    async def _ring(self, cmd: q.RingAgent) -> None:
+        t = self.task
+        self.legs += 1
+        leg = f"{t.call_id}-l{self.legs}"
+        self.leg_id, self.leg_agent = leg, cmd.agent_id
+        self.s.dispatcher.adopt(leg, t)
+        if t.record.ringing_at is None:
+            t.record.ringing_at = self.s.ctx.wall()
+        caller = t.channel.caller.number or "anonymous"
+        try:
+            await self.client.originate(
+                leg,
+                cmd.endpoint,
+                f"operator,{t.call_id}",
+                caller_id=f'"{caller}" <{caller}>',
+                timeout=int(cmd.ring_timeout_s) + 5,
+            )
+        except AriError as e:
+            t.log.warning("ring_failed", agent=cmd.agent_id, error=str(e))
+            self._forget_leg()
+            self.s.feed(q.RingFailed(call_id=t.call_id, agent_id=cmd.agent_id, reason="failed"))
+
+    def _forget_leg(self) -> None:
+        if self.leg_id is not None:
+            self.s.dispatcher.release(self.leg_id)
+        self.leg_id = self.leg_agent = None
+
+    async def _cancel_ring(self, agent_id: str) -> None:
+        if self.leg_id is None or self.leg_agent != agent_id or self.connected:
+            return
+        leg = self.leg_id
+        self.cancelled.add(leg)
+        self._forget_leg()
+        with contextlib.suppress(AriError):
+            await ignore_gone(self.client.hangup(leg))
+
+    async def _answered(self) -> None:
+        t = self.task
+        assert self.leg_id is not None
+        assert self.leg_agent is not None
+        self.connected = True
+        t.record.agent_answered_at = self.s.ctx.wall()
+        t.record.agent_id = self.leg_agent
+        t.record.disposition = "answered"
+        self.s.feed(q.RingAnswered(call_id=t.call_id, agent_id=self.leg_agent))
+        await self._hold_music(False)
+        if self.announcement is not None:
+            await ignore_gone(self.client.stop_playback(self.announcement))
+            self.announcement = None
+        await self.client.create_bridge(self.bridge_id)
+        self.bridged = True
+        await self.client.add_channels(self.bridge_id, [t.call_id, self.leg_id])
+        t.log.info("call_connected", agent=self.leg_agent)
+
+    async def _leg_gone(self, cause: int) -> None:
+        t = self.task
+        agent = self.leg_agent
+        assert agent is not None
+        self._forget_leg()
+        if self.connected:
+            # The operator hung up: the call ends for the caller too.
+            self.finished = True
+            t.record.hangup_by = "agent"
+            self.s.feed(q.CallEnded(call_id=t.call_id, agent_id=agent))
+            with contextlib.suppress(AriError):
+                await ignore_gone(self.client.hangup(t.call_id))
+            return
+        reason = "busy" if cause in _BUSY_CAUSES else "no_answer" if cause in _NO_ANSWER_CAUSES else "failed"
+        self.s.feed(q.RingFailed(call_id=t.call_id, agent_id=agent, reason=reason))
+
+    async def _caller_gone(self, event: ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp) -> None:
+        t = self.task
+        t.gone = True
+        if isinstance(event, ari.ChannelDestroyed):
+            t.record.hangup_cause = event.cause_txt or str(event.cause)
+        self.finished = True
+        if self.connected:
+            t.record.hangup_by = "caller"
+            self.s.feed(q.CallEnded(call_id=t.call_id, agent_id=t.record.agent_id or ""))
+        else:
+            t.record.disposition = "abandoned"
+            self.s.feed(q.CallerLeft(call_id=t.call_id, reason="abandoned"))
+        await self._drop_leg()
+
+    async def _drop_leg(self) -> None:
+        leg = self.leg_id
+        self._forget_leg()
+        if leg is not None:
+            with contextlib.suppress(AriError):
+                await ignore_gone(self.client.hangup(leg))
+
+    async def _announce(self, cmd: q.Announce) -> None:
+        if self.connected or self.announcement is not None:
+            return
+        t = self.task
+        media = self.s.ctx.routing().position_media(cmd.position, cmd.expected_wait_s)
+        if not media:
+            return
+        await self._hold_music(False)
+        self.announcement = f"{t.call_id}-ann{self.legs}-{cmd.position}-{int(self.s.now())}"
+        if not await ignore_gone(self.client.play(t.call_id, self.announcement, media)):
+            self.announcement = None
+
+    async def _exit(self, action: str) -> None:
+        t = self.task
+        self.finished = True
+        await self._drop_leg()
+        await self._hold_music(False)
+        t.record.disposition = "callback_requested" if action == "callback" else "abandoned"
+        t.record.hangup_by = "engine"
+        t.log.info("queue_exit", action=action)
+        cfg = self.s.ctx.routing().queue_prompts
+        prompt = cfg.callback if action == "callback" else cfg.goodbye
+        t.hangup_requested = True
+        await self._say_then_hang_up(self.s.ctx.routing().media(prompt))
+
+    async def _say_then_hang_up(self, media: str) -> None:
+        t = self.task
+        pb = f"{t.call_id}-bye"
+        if await ignore_gone(self.client.play(t.call_id, pb, [media])):
+            try:
+                async with asyncio.timeout(30):
+                    while True:
+                        item = await t.events.get()
+                        if isinstance(item, ari.PlaybackFinished) and item.playback.id == pb:
+                            break
+                        if (
+                            isinstance(item, ari.ChannelDestroyed | ari.StasisEnd)
+                            and item.channel.id == t.call_id
+                        ):
+                            t.gone = True
+                            return
+            except TimeoutError:
+                pass
+        with contextlib.suppress(AriError):
+            await ignore_gone(self.client.hangup(t.call_id))
+
+    async def _hold_music(self, on: bool) -> None:
+        if on == self.moh or self.task.gone:
+            return
+        self.moh = on
+        call = self.client.start_moh if on else self.client.stop_moh
+        with contextlib.suppress(AriError):
+            await ignore_gone(call(self.task.call_id))
+
+    async def release(self) -> None:
+        """Teardown: leave the queue if still in it, drop a ringing leg, destroy the bridge."""
+        t = self.task
+        if not self.finished:
+            self.finished = True
+            if self.connected:
+                self.s.feed(q.CallEnded(call_id=t.call_id, agent_id=t.record.agent_id or ""))
+            else:
+                self.s.feed(q.CallerLeft(call_id=t.call_id, reason="abandoned"))
+        await self._drop_leg()
+        if self.bridged:
+            self.bridged = False
+            with contextlib.suppress(AriError):
+                await ignore_gone(self.client.destroy_bridge(self.bridge_id))
+
+
+def build_distributor(cfg: RoutingConfig) -> q.Distributor:
+    """The distributor for a routing file; a topic without a queue of its own gets one with defaults."""
+    specs: dict[str, q.QueueSpec] = {}
+    for name, queue in cfg.queues.items():
+        specs[name] = q.QueueSpec(
+            name=name,
+            topic=queue.topic,
+            priority=queue.priority,
+            wrap_up_s=queue.wrap_up_s,
+            ring_timeout_s=queue.ring_timeout_s,
+            max_wait_s=queue.max_wait_s,
+            max_wait_action=queue.max_wait_action,
+            announce_every_s=queue.announce_every_s,
+            relax=tuple((step.after_s, step.min_level) for step in queue.relax),
+            general_after_s=queue.general_after_s,
+            missed_rings_to_pause=queue.missed_rings_to_pause,
+        )
+    covered = {s.topic for s in specs.values()}
+    for topic in cfg.topics:
+        if topic.code not in covered and topic.code not in specs:
+            specs[topic.code] = q.QueueSpec(name=topic.code, topic=topic.code)
+    agents = [AgentSpec(o.id, o.endpoint, dict(o.skills), o.line) for o in cfg.operators]
+    return q.Distributor(specs, agents)
