@@ -15,13 +15,24 @@ import pytest
 from tests.e2e.stack import ROOT, Stack, parse_exports, run_stack, stack_env
 
 E2E_RUN = ROOT / "run" / "e2e"
-E2E_ROUTING = ROOT / "tests" / "e2e" / "routing" / "e2e.yaml"
+E2E_SOURCE = ROOT / "tests" / "e2e" / "routing" / "e2e.yaml"
+# The engine reads a copy that tests may rewrite and reload (night mode, a broken file).
+E2E_ROUTING = E2E_RUN / "routing.yaml"
 
-_numbers = itertools.count(random.randrange(1000, 9000) * 1000)
+
+def e2e_routing_text() -> str:
+    prompts = ROOT / "prompts" / "ru"
+    return E2E_SOURCE.read_text(encoding="utf-8").replace("../../../prompts/ru", str(prompts))
+
+
+# Steps of 10: a test may use the last digit for callers of its own.
+_numbers = itertools.count(random.randrange(1000, 9000) * 1000, 10)
 
 
 @pytest.fixture(scope="session")
 def stack_env_vars() -> dict[str, str]:
+    E2E_RUN.mkdir(parents=True, exist_ok=True)
+    E2E_ROUTING.write_text(e2e_routing_text(), encoding="utf-8")
     return stack_env(E2E_RUN, E2E_ROUTING)
 
 

@@ -103,6 +103,39 @@ class Stack:
             await asyncio.sleep(0.2)
         raise AssertionError(f"expected {count} cdr row(s) for {caller} within {timeout}s, got {len(rows)}")
 
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        s = await self.session()
+        async with s.post(f"{self.api}{path}", json=body or {}, headers=self.auth) as r:
+            return r.status, await r.json()
+
+    async def get(self, path: str) -> Any:
+        s = await self.session()
+        async with s.get(f"{self.api}{path}", headers=self.auth) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
+
+    async def agent(self, agent_id: str) -> dict[str, Any]:
+        agent: dict[str, Any] = await self.get(f"/api/v1/agents/{agent_id}")
+        return agent
+
+    async def wait_agent(self, agent_id: str, state: str, timeout: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        seen: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            seen = await self.agent(agent_id)
+            if seen["state"] == state:
+                return seen
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{agent_id} not {state} within {timeout}s: {seen}")
+
+    async def reset_agents(self) -> None:
+        """Every operator logged out (after any wrap-up): a clean floor for the next test."""
+        for a in await self.get("/api/v1/agents"):
+            if a["state"] != "logged_out":
+                await self.post(f"/api/v1/agents/{a['id']}/logout")
+        for a in await self.get("/api/v1/agents"):
+            await self.wait_agent(a["id"], "logged_out")
+
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.close()

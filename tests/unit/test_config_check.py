@@ -49,7 +49,9 @@ def test_wrong_type(routing_dir: Path) -> None:
 
 
 def test_duplicate_digit(routing_dir: Path) -> None:
-    f = _edit(routing_dir, '      "0": {queue: general}', '      "0": {queue: general}\n      "1": {queue: egrul}')
+    f = _edit(
+        routing_dir, '      "0": {queue: general}', '      "0": {queue: general}\n      "1": {queue: egrul}'
+    )
     lines = [n for n, x in enumerate(f.read_text().splitlines(), 1) if x.strip().startswith('"1":')]
     (err,) = _errors(f)
     assert err.startswith(f"{f}:{lines[1]}:7: duplicate key '1'")
