@@ -7,7 +7,6 @@ Runs a second, complete stack on ports of its own (beside the session's).
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import asyncpg
@@ -31,11 +30,12 @@ PORTS = {
 
 
 def _alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting for init to reap it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def test_up_call_cdr_down(tmp_path: Path, caller_number: str) -> None:
