@@ -209,8 +209,9 @@ class Distributor:
         match event:
             case AgentLogin(agent_id=a):
                 ag = self._agent(a)
-                if ag.state is S.LOGGED_OUT:
-                    out.append(ag.set(S.AVAILABLE, now, "login"))
+                if ag.state is not S.LOGGED_OUT:  # already logged in: say so, change nothing
+                    raise InvalidAgentTransition(a, ag.state, S.AVAILABLE)
+                out.append(ag.set(S.AVAILABLE, now, "login"))
             case AgentLogout(agent_id=a):
                 ag = self._agent(a)
                 if ag.state in (S.ON_CALL, S.WRAP_UP, S.RESERVED):

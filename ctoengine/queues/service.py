@@ -244,6 +244,10 @@ class _QueuedCall:
         t.record.queue = self.queue
         if t.record.queued_at is None:
             t.record.queued_at = self.s.ctx.wall()
+            if entered_at is not None:
+                # Restored after a restart (or transferred): the wait counts from the first entry.
+                t.record.queued_at -= timedelta(seconds=max(0.0, self.s.now() - entered_at))
+                t.record.started_at = min(t.record.started_at, t.record.queued_at)
         await self._hold_music(True)
         self.s.feed(
             q.CallerQueued(

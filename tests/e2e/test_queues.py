@@ -1,0 +1,216 @@
+"""Queues and operators on the real stack: sipp softphones answer as operators
+op1..op10 (contacts 127.0.0.1:6101..6110 in the e2e stack), sipp callers wait.
+Timings are the e2e routing file's: ring 4 s, wrap-up 2 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ctoengine.loadgen.runner import Softphone, call, start_call, start_softphone
+from ctoengine.loadgen.scenario import Caller, operator_xml
+from tests.e2e.stack import TEST_PORTS, Stack, run_stack
+
+pytestmark = pytest.mark.e2e
+BASE = int(TEST_PORTS["CTO_OP_PORT_BASE"])
+
+
+@contextlib.asynccontextmanager
+async def phones(**behaviour: str) -> AsyncIterator[dict[str, Softphone]]:
+    """Softphones by operator id: ``op1="answer"`` (after 0.3 s, talk 2 s) or ``"ignore"``."""
+    started: dict[str, Softphone] = {}
+    try:
+        for op, how in behaviour.items():
+            n = int(op.removeprefix("op"))
+            xml = operator_xml(ring_ms=300, hold_ms=2000, answer=how == "answer")
+            started[op] = await start_softphone(BASE + n, xml, media_port=26000 + 10 * n)
+        yield started
+    finally:
+        for phone in started.values():
+            await phone.stop()
+
+
+@pytest.fixture(autouse=True)
+async def clean_floor(stack: Stack) -> None:
+    await stack.reset_agents()
+
+
+async def login(stack: Stack, *agents: str) -> None:
+    for a in agents:
+        status, body = await stack.post(f"/api/v1/agents/{a}/login")
+        assert status == 200, body
+        assert body["state"] == "available"
+
+
+def caller(number: str, key: str, talk_ms: int = 12000) -> Caller:
+    """Chooses ``key`` over the greeting, then stays on the line until the operator hangs up."""
+    return Caller(number, expect_engine_hangup=True, wait_bye_ms=talk_ms).pause(800).dtmf(key)
+
+
+async def test_skill_routing_and_the_answered_record(stack: Stack, caller_number: str) -> None:
+    async with phones(op1="answer", op5="answer"):
+        await login(stack, "op1", "op5")
+        result = await call(caller(caller_number, "2"), stack.sip)  # egrul: only op5 has it
+        assert result.ok, result.errors
+    (row,) = await stack.wait_cdr(caller_number)
+    assert row["disposition"] == "answered"
+    assert row["agent_id"] == "op5"
+    assert row["topic"] == "egrul"
+    assert row["hangup_by"] == "agent"
+    assert 0 <= row["wait_seconds"] < 20
+    assert row["talk_seconds"] > 1
+    pool = await stack.db()
+    kinds = await pool.fetch(
+        "SELECT kind, agent_id FROM queue_events WHERE call_id = $1 ORDER BY id", row["call_id"]
+    )
+    expected = [("enter", None), ("ring", "op5"), ("answer", "op5")]
+    assert [(k["kind"], k["agent_id"]) for k in kinds] == expected
+
+
+async def test_longest_idle_agent_first_and_wrap_up_respected(stack: Stack, caller_number: str) -> None:
+    first, second = f"{caller_number[:-1]}1", f"{caller_number[:-1]}2"
+    async with phones(op1="answer", op2="answer"):
+        await login(stack, "op2")
+        await asyncio.sleep(0.2)  # op2 has been idle longer than op1 (ordering, not timing, is asserted)
+        await login(stack, "op1")
+        assert (await call(caller(first, "1"), stack.sip)).ok
+        (row1,) = await stack.wait_cdr(first)
+        assert row1["agent_id"] == "op2"
+        # op2 is in wrap-up now (2 s): the next passport caller goes to op1.
+        assert (await stack.agent("op2"))["state"] == "wrap_up"
+        assert (await call(caller(second, "1"), stack.sip)).ok
+        (row2,) = await stack.wait_cdr(second)
+        assert row2["agent_id"] == "op1"
+    pool = await stack.db()
+    states = [
+        r["to_state"]
+        for r in await pool.fetch(
+            "SELECT to_state FROM agent_events WHERE agent_id = 'op2' AND at >= $1 ORDER BY id",
+            row1["started_at"],
+        )
+    ]
+    assert states[:4] == ["reserved", "on_call", "wrap_up", "available"]
+
+
+async def test_ring_no_answer_moves_on_and_pauses_the_agent(stack: Stack, caller_number: str) -> None:
+    a, b = f"{caller_number[:-1]}1", f"{caller_number[:-1]}2"
+    async with phones(op3="ignore", op4="answer"):
+        await login(stack, "op3")
+        await asyncio.sleep(0.2)
+        await login(stack, "op4")  # op3 is longest idle: rung first, never answers
+        assert (await call(caller(a, "1", talk_ms=20000), stack.sip)).ok
+        (row,) = await stack.wait_cdr(a)
+        assert row["agent_id"] == "op4"
+        assert row["wait_seconds"] >= 4  # one full ring timeout on op3 first
+        assert (await stack.agent("op3"))["missed_rings"] == 1
+        await stack.post("/api/v1/agents/op4/pause", {"reason": "break"})
+        assert (await call(caller(b, "1", talk_ms=10000).pause(6000), stack.sip)).ok is False
+    agent = await stack.wait_agent("op3", "paused")
+    assert agent["reason"] == "no_answer"
+
+
+async def test_abandon_while_waiting_and_while_ringing(stack: Stack, caller_number: str) -> None:
+    waiting, ringing = f"{caller_number[:-1]}1", f"{caller_number[:-1]}2"
+    assert (await call(Caller(waiting).pause(800).dtmf("3").pause(2000), stack.sip)).ok
+    (row,) = await stack.wait_cdr(waiting)
+    assert row["disposition"] == "abandoned"
+    assert row["wait_seconds"] > 1
+    async with phones(op8="ignore"):
+        await login(stack, "op8")
+        assert (await call(Caller(ringing).pause(800).dtmf("3").pause(2000), stack.sip)).ok
+        (row,) = await stack.wait_cdr(ringing)
+        assert row["disposition"] == "abandoned"
+        assert row["ringing_at"] is not None
+        agent = await stack.wait_agent("op8", "available")
+        assert agent["missed_rings"] == 0  # the caller left: not the operator's fault
+
+
+async def test_pause_holds_calls_and_unpause_releases_them(stack: Stack, caller_number: str) -> None:
+    async with phones(op9="answer"):
+        await login(stack, "op9")
+        status, body = await stack.post("/api/v1/agents/op9/pause", {"reason": "lunch"})
+        assert status == 200
+        assert (body["state"], body["reason"]) == ("paused", "lunch")
+        status, body = await stack.post("/api/v1/agents/op9/pause", {"reason": "nap"})
+        assert status == 400
+        assert "lunch" in body["details"]["allowed"]
+        running = await start_call(caller(caller_number, "3", talk_ms=20000), stack.sip)
+        queues = []
+        for _ in range(50):
+            queues = {q["name"]: q for q in await stack.get("/api/v1/queues")}
+            if queues["social"]["waiting"] == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert queues["social"]["waiting"] == 1
+        assert queues["social"]["agents"]["paused"] == 1
+        status, body = await stack.post("/api/v1/agents/op9/unpause")
+        assert status == 200
+        assert (await running.wait()).ok
+    (row,) = await stack.wait_cdr(caller_number)
+    assert row["agent_id"] == "op9"
+
+
+async def test_agent_api_errors(stack: Stack) -> None:
+    status, body = await stack.post("/api/v1/agents/op99/login")
+    assert status == 404
+    assert body["error"] == "unknown_agent"
+    status, body = await stack.post("/api/v1/agents/op1/pause", {"reason": "break"})
+    assert status == 200  # a logged-out operator may be put on pause
+    status, body = await stack.post("/api/v1/agents/op1/login")
+    assert status == 409
+    assert body["error"] == "invalid_agent_state"
+
+
+async def test_softphone_feature_codes(stack: Stack) -> None:
+    login_call = Caller("op2", did="*11", expect_engine_hangup=True, wait_bye_ms=10000)
+    assert (await call(login_call, stack.sip)).ok
+    assert (await stack.agent("op2"))["state"] == "available"
+    pause_call = Caller("op2", did="*13", expect_engine_hangup=True, wait_bye_ms=10000)
+    assert (await call(pause_call, stack.sip)).ok
+    assert (await stack.agent("op2"))["state"] == "paused"
+    assert (await call(Caller("op2", did="*14", expect_engine_hangup=True, wait_bye_ms=10000), stack.sip)).ok
+    assert (await stack.agent("op2"))["state"] == "available"
+    assert (await call(Caller("op2", did="*12", expect_engine_hangup=True, wait_bye_ms=10000), stack.sip)).ok
+    assert (await stack.agent("op2"))["state"] == "logged_out"
+
+
+async def test_waiting_callers_survive_sigkill_of_the_engine(stack: Stack, caller_number: str) -> None:
+    first, second = f"{caller_number[:-1]}1", f"{caller_number[:-1]}2"
+    async with phones(op10="answer"):
+        await login(stack, "op10")
+        await stack.post("/api/v1/agents/op10/pause", {"reason": "training"})
+        a = await start_call(caller(first, "3", talk_ms=40000), stack.sip)
+        await asyncio.sleep(1.5)  # order of arrival, asserted below from the records
+        b = await start_call(caller(second, "3", talk_ms=40000), stack.sip)
+        for _ in range(50):
+            if {q["name"]: q for q in await stack.get("/api/v1/queues")}["social"]["waiting"] == 2:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)  # the snapshot is written 50 ms after a change
+        pid = int((stack.run_dir / "engine.pid").read_text())
+        killed_at = datetime.now(UTC)
+        os.kill(pid, signal.SIGKILL)
+        up = await asyncio.to_thread(run_stack, stack.env, "up", check=False)
+        assert up.returncode == 0, up.stderr
+        agent = await stack.agent("op10")
+        assert (agent["state"], agent["reason"]) == ("paused", "training")  # the login survived
+        queues = {q["name"]: q for q in await stack.get("/api/v1/queues")}
+        assert queues["social"]["waiting"] == 2
+        await stack.post("/api/v1/agents/op10/unpause")
+        ra, rb = await asyncio.gather(a.wait(60), b.wait(60))
+        assert ra.ok, ra.errors
+        assert rb.ok, rb.errors
+    (row_a,) = await stack.wait_cdr(first)
+    (row_b,) = await stack.wait_cdr(second)
+    assert row_a["agent_id"] == row_b["agent_id"] == "op10"
+    assert row_a["agent_answered_at"] < row_b["agent_answered_at"]  # same order as before the kill
+    # Their waits count from before the kill, not from the restart.
+    assert row_a["queued_at"] < row_b["queued_at"] < killed_at
+    assert row_a["wait_seconds"] > (row_a["agent_answered_at"] - killed_at).total_seconds() + 1
