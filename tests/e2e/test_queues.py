@@ -9,8 +9,8 @@ import asyncio
 import contextlib
 import os
 import signal
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
