@@ -23,6 +23,7 @@ class AgentRoutes:
         app.router.add_get("/api/v1/agents", self.list_agents)
         app.router.add_get("/api/v1/agents/{agent}", self.get_agent)
         app.router.add_get("/api/v1/queues", self.list_queues)
+        app.router.add_post("/api/v1/calls/{call_id}/transfer", self.transfer)
         for action in ACTIONS:
             app.router.add_post(f"/api/v1/agents/{{agent}}/{action}", self.make_action(action))
 
@@ -60,6 +61,20 @@ class AgentRoutes:
         self._known(agent)
         return web.json_response(self.service.agent_view(agent))
 
+    async def transfer(self, request: web.Request) -> web.Response:
+        call_id = request.match_info["call_id"]
+        body = await json_body(request)
+        queue, agent = body.get("queue"), body.get("agent")
+        if (queue is None) == (agent is None):
+            raise BadRequest("give exactly one of 'queue' or 'agent'")
+        if queue is not None and (not isinstance(queue, str) or queue not in self.service.dist.queues):
+            raise NotFound(f"no queue {queue!r}", error_id="unknown_queue")
+        if agent is not None:
+            self._known(str(agent))
+        if not await self.service.transfer(call_id, queue, agent):
+            raise Conflict(f"call {call_id!r} is not connected to an operator", error_id="not_connected")
+        return web.json_response({"ok": True, "call_id": call_id, "queue": queue, "agent": agent})
+
     async def list_queues(self, _: web.Request) -> web.Response:
         return web.json_response(self.service.queues_view())
 
@@ -90,6 +105,24 @@ def openapi_paths() -> dict[str, Any]:
                 "responses": {"200": {"description": "queues"}, **error_responses(401)},
             }
         },
+    }
+    paths["/api/v1/calls/{call_id}/transfer"] = {
+        "post": {
+            "summary": "Blind transfer of a connected call to a queue or an operator (the wait is kept)",
+            "security": sec,
+            "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"queue": {"type": "string"}, "agent": {"type": "string"}},
+                        }
+                    }
+                }
+            },
+            "responses": {"200": {"description": "transferred"}, **error_responses(400, 401, 404, 409)},
+        }
     }
     for action in ACTIONS:
         body: dict[str, Any] = {"type": "object"}

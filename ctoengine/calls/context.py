@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,4 +31,6 @@ class CallContext:
     # Injected so that schedules (night mode) can be tested without waiting.
     wall: Callable[[], datetime] = utc_now
     queues: Any = None  # ctoengine.queues.service.QueueService once started
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Route a channel the call originated (its events) to the call's task, and stop.
+    adopt: Callable[[str, Any], None] = lambda channel_id, owner: None
+    release: Callable[[str], None] = lambda channel_id: None

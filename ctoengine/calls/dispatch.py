@@ -36,6 +36,8 @@ VerbHandler = Callable[[ari.StasisStart], None]
 class Dispatcher:
     def __init__(self, ctx: CallContext) -> None:
         self.ctx = ctx
+        ctx.adopt = self.adopt
+        ctx.release = self.release
         self.owners: dict[str, Owner] = {}
         self.calls: dict[str, CallTask] = {}
         self.tasks: set[asyncio.Task[None]] = set()

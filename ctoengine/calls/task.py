@@ -43,7 +43,8 @@ class CallTask:
         self.call_id = channel.id
         self.dialed = dialed
         self.config = ctx.routing()  # a call finishes on the configuration it started with
-        self.events: asyncio.Queue[ari.AriEvent | p.Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        # ARI events, core events, and the queue service's commands for this call.
+        self.events: asyncio.Queue[Any] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self.loop = asyncio.get_running_loop()
         self.timers = Timers(lambda name: self.deliver(p.TimerFired(name)), self.loop.time)
         self.children: set[asyncio.Task[Any]] = set()
@@ -66,7 +67,7 @@ class CallTask:
         self.resume: tuple[str, float] | None = None
 
     # --- input ------------------------------------------------------------
-    def deliver(self, event: ari.AriEvent | p.Event) -> None:
+    def deliver(self, event: Any) -> None:
         """Called by the dispatcher (never blocks); a full queue means a stuck call."""
         try:
             self.events.put_nowait(event)
@@ -76,7 +77,7 @@ class CallTask:
     def now(self) -> float:
         return self.loop.time()
 
-    def _to_core(self, event: ari.AriEvent | p.Event) -> p.Event | None:
+    def _to_core(self, event: Any) -> p.Event | None:
         if isinstance(event, p.Dtmf | p.PlaybackFinished | p.TimerFired | p.CallerHungUp | p.LookupResult):
             return event
         if isinstance(event, ari.ChannelDtmfReceived) and event.channel.id == self.call_id:
@@ -186,16 +187,40 @@ class CallTask:
         self.deliver(result)
 
     async def _transfer_external(self, destination: str) -> None:
-        dest = (
-            self.config.external_destinations.get(destination)
-            if hasattr(self.config, "external_destinations")
-            else None
-        )
-        if dest is None:
-            self.log.error("transfer_unknown_destination", destination=destination)
-            return
+        """Connect the caller to an allowlisted destination and stay until one side hangs up."""
+        dest = self.config.external_destinations[destination]  # the config check guarantees it
+        leg, bridge = f"{self.call_id}-x", f"{self.call_id}-xbr"
+        self.record.self_service = {"transfer": destination}
+        self.record.disposition = "failed"
         self.log.info("transfer_external", destination=destination)
-        await self.ctx.extras["transfer"](self, dest)
+        self.ctx.adopt(leg, self)
+        bridged = False
+        try:
+            caller = self.channel.caller.number or "anonymous"
+            await self.ctx.ari.originate(leg, dest.endpoint, f"operator,{self.call_id}", f"<{caller}>", 30)
+            while True:
+                event = await self.events.get()
+                if isinstance(event, ari.StasisStart) and event.channel.id == leg:
+                    await self.ctx.ari.create_bridge(bridge)
+                    bridged = True
+                    await self.ctx.ari.add_channels(bridge, [self.call_id, leg])
+                    self.record.agent_answered_at = self.ctx.wall()
+                    self.record.disposition = "answered"
+                elif isinstance(event, ari.ChannelDestroyed | ari.StasisEnd):
+                    if event.channel.id == self.call_id:
+                        self.gone = True
+                        await ignore_gone(self.ctx.ari.hangup(leg))
+                        return
+                    if event.channel.id == leg:
+                        self.record.hangup_by = "agent" if bridged else "engine"
+                        return  # teardown hangs up the caller
+        except AriError as e:
+            self.log.warning("transfer_failed", destination=destination, error=str(e))
+        finally:
+            self.ctx.release(leg)
+            if bridged:
+                with contextlib.suppress(AriError):
+                    await ignore_gone(self.ctx.ari.destroy_bridge(bridge))
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -226,7 +226,7 @@ class IvrMachine:
             self.disposition = "self_served"
             return self._play([self._prompt(target)], skippable=False)
         if kind == "transfer":
-            return [*self._finish("transferred"), p.TransferExternal(target)]
+            return [*self._finish(None), p.TransferExternal(target)]
         return self._start_self_service(now)
 
     # --- self-service: application status -----------------------------------

@@ -90,6 +90,7 @@ class CallerQueued:
     queue: str
     entered_at: float
     priority: int = 0
+    agent: str | None = None  # transferred to this operator: only he may take the call
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +178,7 @@ class Waiting:
     priority: int
     seq: int
     ringing: str | None = None
+    agent: str | None = None
 
 
 @dataclass
@@ -270,7 +272,7 @@ class Distributor:
     # --- callers ------------------------------------------------------------
     def _queued(self, e: CallerQueued, now: float) -> list[Command]:
         spec = self.queues[e.queue]
-        w = Waiting(e.call_id, e.queue, e.entered_at, e.priority, next(self._seq))
+        w = Waiting(e.call_id, e.queue, e.entered_at, e.priority, next(self._seq), agent=e.agent)
         self.waiting[e.call_id] = w
         out: list[Command] = [QueueLog("enter", e.call_id, e.queue, None, now - e.entered_at, now)]
         out.append(StartTimer(f"maxwait:{e.call_id}", e.entered_at + spec.max_wait_s))
@@ -409,6 +411,8 @@ class Distributor:
         )
 
     def may_serve(self, ag: Agent, w: Waiting, now: float) -> bool:
+        if w.agent is not None:
+            return ag.id == w.agent
         spec = self.queues[w.queue]
         level = ag.spec.skills.get(spec.topic)
         waited = now - w.entered_at

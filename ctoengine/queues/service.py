@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,15 @@ if TYPE_CHECKING:
     from ctoengine.calls.task import CallTask
 
 log = get_logger("ctoengine.queues")
+
+
+@dataclass
+class TransferRequest:
+    """Delivered to a call's task by the API: send the connected caller to ``queue`` or ``agent``."""
+
+    queue: str | None
+    agent: str | None
+    done: asyncio.Future[bool]
 
 
 class QueueService:
@@ -86,6 +96,8 @@ class QueueService:
                 reason=cmd.reason,
             )
         elif isinstance(cmd, q.QueueLog):
+            if cmd.kind in ("answer", "abandon", "exit") and cmd.wait_s is not None:
+                self.ctx.metrics.queue_wait.labels(cmd.queue, cmd.kind).observe(cmd.wait_s)
             self.ctx.writer.submit(
                 QueueEventRecord(
                     call_id=cmd.call_id,
@@ -122,6 +134,19 @@ class QueueService:
         if topic in self.dist.queues:
             return topic
         return next(name for name, spec in self.dist.queues.items() if spec.topic == topic)
+
+    async def transfer(self, call_id: str, queue: str | None, agent: str | None) -> bool:
+        """Blind transfer of a connected call; False when the call is not connected to an operator."""
+        task = self.calls.get(call_id)
+        if task is None:
+            return False
+        if queue is None and agent is not None:
+            # To an operator: through a queue he serves, so that his wrap-up and state rules hold.
+            skills = self.dist.agents[agent].spec.skills
+            queue = next((n for n, s in self.dist.queues.items() if s.topic in skills), None)
+        req = TransferRequest(queue, agent, self.loop.create_future())
+        task.deliver(req)
+        return await asyncio.wait_for(req.done, 5)
 
     # --- agents (API and softphone feature codes) ---------------------------
     def has_agent(self, agent_id: str) -> bool:
@@ -233,6 +258,7 @@ class _QueuedCall:
         self.moh = False
         self.announcement: str | None = None
         self.finished = False
+        self.entered_at = 0.0
         task.queue_session = self
 
     @property
@@ -249,13 +275,8 @@ class _QueuedCall:
                 t.record.queued_at -= timedelta(seconds=max(0.0, self.s.now() - entered_at))
                 t.record.started_at = min(t.record.started_at, t.record.queued_at)
         await self._hold_music(True)
-        self.s.feed(
-            q.CallerQueued(
-                call_id=t.call_id,
-                queue=self.queue,
-                entered_at=self.s.now() if entered_at is None else entered_at,
-            )
-        )
+        self.entered_at = self.s.now() if entered_at is None else entered_at
+        self.s.feed(q.CallerQueued(call_id=t.call_id, queue=self.queue, entered_at=self.entered_at))
         while not self.finished:
             await self._handle(await t.events.get())
 
@@ -282,6 +303,39 @@ class _QueuedCall:
                 await self._hold_music(True)
         elif isinstance(item, q.QueueExit):
             await self._exit(item.action)
+        elif isinstance(item, TransferRequest):
+            await self._transfer(item)
+
+    async def _transfer(self, req: TransferRequest) -> None:
+        """Blind transfer by the operator: the caller waits again, keeping his first entry time."""
+        t = self.task
+        agent = t.record.agent_id
+        if not self.connected or agent is None:
+            req.done.set_result(False)
+            return
+        queue = req.queue or self.queue
+        self.connected = False
+        leg = self.leg_id
+        self._forget_leg()
+        self.s.feed(q.TransferToQueue(call_id=t.call_id, agent_id=agent, queue=queue))
+        if self.bridged:
+            self.bridged = False
+            with contextlib.suppress(AriError):
+                await ignore_gone(self.client.destroy_bridge(self.bridge_id))
+        if leg is not None:
+            with contextlib.suppress(AriError):
+                await ignore_gone(self.client.hangup(leg))
+        t.log.info("call_transferred", by=agent, queue=queue, agent=req.agent)
+        self.queue = queue
+        t.record.queue = queue
+        t.record.agent_id = None
+        t.record.agent_answered_at = None
+        t.record.disposition = "abandoned"
+        await self._hold_music(True)
+        self.s.feed(
+            q.CallerQueued(call_id=t.call_id, queue=queue, entered_at=self.entered_at, agent=req.agent)
+        )
+        req.done.set_result(True)
 
     async def _ring(self, cmd: q.RingAgent) -> None:
         t = self.task

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import ROOT, Stack
+from ctoengine.loadgen.runner import call
+from ctoengine.loadgen.scenario import Caller
+from tests.e2e.stack import ROOT, Stack, run_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -103,3 +106,38 @@ async def test_missing_setting_is_one_clear_line(tmp_path: Path) -> None:
     env.update({"ARI_PASSWORD": "x", "CTO_API_TOKEN": "t"})
     result = await asyncio.to_thread(_run_engine, env, tmp_path)
     _one_clear_line(result, "ARI_URL is not set")
+
+
+async def _health(stack: Stack) -> dict[str, object]:
+    s = await stack.session()
+    async with s.get(f"{stack.api}/healthz") as r:
+        body: dict[str, object] = await r.json()
+        return {"status": r.status, **body}
+
+
+async def test_engine_reconnects_after_asterisk_restarts(stack: Stack, caller_number: str) -> None:
+    pid = int((stack.run_dir / "asterisk.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        health = await _health(stack)
+        if health["ari"] is False:
+            break
+        await asyncio.sleep(0.1)
+    assert health == {"status": 503, "ok": False, "ari": False, "database": True}
+    up = await asyncio.to_thread(run_stack, stack.env, "up", check=False)  # starts Asterisk again
+    assert up.returncode == 0, up.stderr
+    for _ in range(100):
+        health = await _health(stack)
+        if health["status"] == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert health["status"] == 200
+    s = await stack.session()
+    async with s.get(f"{stack.api}/metrics") as r:
+        text = await r.text()
+    reconnects = next(x for x in text.splitlines() if x.startswith("ctoengine_ari_reconnects_total "))
+    assert float(reconnects.split()[1]) >= 1
+    # And calls flow again through the new websocket.
+    assert (await call(Caller(caller_number).pause(800).dtmf("1").pause(1000), stack.sip)).ok
+    (row,) = await stack.wait_cdr(caller_number)
+    assert row["topic"] == "passport"

@@ -24,12 +24,12 @@ BASE = int(TEST_PORTS["CTO_OP_PORT_BASE"])
 
 @contextlib.asynccontextmanager
 async def phones(**behaviour: str) -> AsyncIterator[dict[str, Softphone]]:
-    """Softphones by operator id: ``op1="answer"`` (after 0.3 s, talk 2 s) or ``"ignore"``."""
+    """Softphones by operator id: ``"answer"`` (after 0.3 s, talk 2 s), ``"long"`` (15 s), ``"ignore"``."""
     started: dict[str, Softphone] = {}
     try:
         for op, how in behaviour.items():
             n = int(op.removeprefix("op"))
-            xml = operator_xml(ring_ms=300, hold_ms=2000, answer=how == "answer")
+            xml = operator_xml(ring_ms=300, hold_ms=15000 if how == "long" else 2000, answer=how != "ignore")
             started[op] = await start_softphone(BASE + n, xml, media_port=26000 + 10 * n)
         yield started
     finally:
@@ -70,6 +70,11 @@ async def test_skill_routing_and_the_answered_record(stack: Stack, caller_number
     kinds = await pool.fetch(
         "SELECT kind, agent_id FROM queue_events WHERE call_id = $1 ORDER BY id", row["call_id"]
     )
+    s = await stack.session()
+    async with s.get(f"{stack.api}/metrics") as r:
+        metrics = await r.text()
+    assert 'ctoengine_queue_wait_seconds_bucket{le="20.0",outcome="answer",queue="egrul"}' in metrics
+    assert 'ctoengine_agents{queue="egrul",state="available"}' in metrics
     expected = [("enter", None), ("ring", "op5"), ("answer", "op5")]
     assert [(k["kind"], k["agent_id"]) for k in kinds] == expected
 
@@ -214,3 +219,66 @@ async def test_waiting_callers_survive_sigkill_of_the_engine(stack: Stack, calle
     # Their waits count from before the kill, not from the restart.
     assert row_a["queued_at"] < row_b["queued_at"] < killed_at
     assert row_a["wait_seconds"] > (row_a["agent_answered_at"] - killed_at).total_seconds() + 1
+
+
+async def test_transfer_to_an_allowlisted_external_destination(stack: Stack, caller_number: str) -> None:
+    # In the e2e routing, key 9 sends the caller to "mfc", whose phone is op7's softphone.
+    async with phones(op7="answer"):
+        result = await call(caller(caller_number, "9"), stack.sip)
+        assert result.ok, result.errors  # the destination hung up after talking; so did the engine
+    (row,) = await stack.wait_cdr(caller_number)
+    assert row["ivr_path"] == "main:9"
+    assert row["disposition"] == "answered"
+    assert row["agent_id"] is None  # not one of our operators
+    assert row["hangup_by"] == "agent"
+    assert row["agent_answered_at"] is not None
+
+
+async def test_fifo_within_a_queue_and_longest_waiter_across_queues(stack: Stack, caller_number: str) -> None:
+    # op1 serves passport and general. A waits in general first, then B and C in passport.
+    a, b, c = (f"{caller_number[:-1]}{i}" for i in (1, 2, 3))
+    async with phones(op1="answer"):
+        await login(stack, "op1")
+        await stack.post("/api/v1/agents/op1/pause", {"reason": "break"})
+        running = []
+        for number, key in ((a, "0"), (b, "1"), (c, "1")):
+            running.append(await start_call(caller(number, key, talk_ms=40000), stack.sip))
+            await asyncio.sleep(1.2)  # arrival order; the assertion reads the records
+        await stack.post("/api/v1/agents/op1/unpause")
+        results = await asyncio.gather(*(r.wait(60) for r in running))
+        assert all(r.ok for r in results), [r.errors for r in results]
+    rows = [(await stack.wait_cdr(n))[0] for n in (a, b, c)]
+    assert [r["agent_id"] for r in rows] == ["op1"] * 3
+    answered = [r["agent_answered_at"] for r in rows]
+    assert answered == sorted(answered)  # A (general, longest waiter) first, then B before C
+    assert [r["topic"] for r in rows] == ["general", "passport", "passport"]
+
+
+async def test_blind_transfer_to_the_second_line_keeps_the_wait(stack: Stack, caller_number: str) -> None:
+    async with phones(op1="long", op8="answer"):
+        await login(stack, "op1", "op8")
+        running = await start_call(caller(caller_number, "1", talk_ms=40000), stack.sip)
+        agent = await stack.wait_agent("op1", "on_call")
+        call_id = agent["call_id"]
+        status, body = await stack.post(f"/api/v1/calls/{call_id}/transfer", {"queue": "social"})
+        assert status == 200, body
+        result = await running.wait(60)
+        assert result.ok, result.errors
+    (row,) = await stack.wait_cdr(caller_number)
+    assert row["agent_id"] == "op8"
+    assert row["queue"] == "social"
+    assert row["disposition"] == "answered"
+    # The wait counts from the first queue entry, through op1's part of the call.
+    assert row["wait_seconds"] >= (row["agent_answered_at"] - row["queued_at"]).total_seconds() - 0.01
+    assert row["queued_at"] < row["ringing_at"]
+    pool = await stack.db()
+    kinds = [
+        r["kind"]
+        for r in await pool.fetch("SELECT kind FROM queue_events WHERE call_id = $1 ORDER BY id", call_id)
+    ]
+    assert kinds == ["enter", "ring", "answer", "transfer", "enter", "ring", "answer"]
+    assert (await stack.wait_agent("op1", "available"))["state"] == "available"  # after its wrap-up
+    status, body = await stack.post(f"/api/v1/calls/{call_id}/transfer", {"queue": "social"})
+    assert status == 409
+    status, body = await stack.post(f"/api/v1/calls/{call_id}/transfer", {"queue": "nope"})
+    assert status == 404
