@@ -64,6 +64,7 @@ class Engine:
             routing=lambda: self.routing,
             status_provider=self._status_provider(),
             instance=settings.instance,
+            pool=self.pool,
         )
         self.dispatcher = Dispatcher(self.ctx)
         self.connection = AriConnection(

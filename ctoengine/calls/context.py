@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import asyncpg
 
 from ctoengine.ari.client import AriClient
 from ctoengine.metrics.registry import Metrics
@@ -31,6 +33,8 @@ class CallContext:
     # Injected so that schedules (night mode) can be tested without waiting.
     wall: Callable[[], datetime] = utc_now
     queues: Any = None  # ctoengine.queues.service.QueueService once started
+    # The database pool, for the few lookups a call makes on its way (None in tests of the core).
+    pool: Callable[[], Awaitable[asyncpg.Pool]] | None = None
     # Route a channel the call originated (its events) to the call's task, and stop.
     adopt: Callable[[str, Any], None] = lambda channel_id, owner: None
     release: Callable[[str], None] = lambda channel_id: None

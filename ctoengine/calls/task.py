@@ -19,8 +19,10 @@ from ctoengine.calls import protocol as p
 from ctoengine.calls.context import CallContext
 from ctoengine.calls.timers import Timers
 from ctoengine.config import entry_plan
-from ctoengine.errors import AriError
+from ctoengine.config.plan import active_announcements
+from ctoengine.errors import AriError, DatabaseError
 from ctoengine.ivr.flow import IvrMachine
+from ctoengine.ivr.heard import heard, mark
 from ctoengine.logs import get_logger
 from ctoengine.records.model import CallRecord
 
@@ -127,7 +129,19 @@ class CallTask:
             await asyncio.shield(self._teardown_limited())
 
     async def _run_ivr(self) -> str | None:
-        plan = entry_plan(self.config, self.dialed, self.ctx.wall())
+        wall = self.ctx.wall()
+        once = [a.id for a in active_announcements(self.config, self.dialed, wall) if a.mode == "once"]
+        caller = self.record.caller_number
+        heard_before: frozenset[str] = frozenset()
+        if once and caller and self.ctx.pool is not None:
+            try:
+                pool = await self.ctx.pool()
+            except DatabaseError:
+                pass  # the database is down: the announcement plays (better twice than never)
+            else:
+                heard_before = await heard(pool, caller, once)
+                self.spawn(mark(pool, caller, [i for i in once if i not in heard_before]))
+        plan = entry_plan(self.config, self.dialed, wall, heard_before)
         machine = self.ivr = IvrMachine(plan, self.config, self.call_id)
         await self.execute(machine.start(self.now()))
         while not machine.done:

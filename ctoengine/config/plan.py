@@ -58,7 +58,10 @@ def active_announcements(cfg: RoutingConfig, did: str, wall: datetime) -> list[A
     return sorted(found, key=lambda a: -a.priority)
 
 
-def entry_plan(cfg: RoutingConfig, did: str, wall: datetime) -> EntryPlan:
+def entry_plan(
+    cfg: RoutingConfig, did: str, wall: datetime, heard: frozenset[str] = frozenset()
+) -> EntryPlan:
+    """``heard``: ids of "once" announcements this caller has already heard."""
     flow_name = cfg.flow_for(did) or (cfg.numbers[0].flow if cfg.numbers else next(iter(cfg.flows)))
     mode = "day"
     intro: list[IntroPrompt] = []
@@ -74,5 +77,9 @@ def entry_plan(cfg: RoutingConfig, did: str, wall: datetime) -> EntryPlan:
             flow_name = night.flow
     flow = cfg.flows[flow_name]
     intro.append(IntroPrompt(flow.greeting, skippable=True))
-    intro += [IntroPrompt(a.prompt, a.skippable) for a in active_announcements(cfg, did, wall)]
+    intro += [
+        IntroPrompt(a.prompt, a.skippable)
+        for a in active_announcements(cfg, did, wall)
+        if not (a.mode == "once" and a.id in heard)
+    ]
     return EntryPlan(flow_name, mode, tuple(intro), flow.menu, flow.goodbye)

@@ -140,6 +140,9 @@ class Announcement(_M):
     numbers: list[str] = Field(default_factory=list, description="DIDs it plays on; empty = all")
     priority: int = Field(default=0, description="Higher plays first")
     skippable: bool = Field(default=True, description="A key press may cut it short")
+    mode: Literal["every_call", "once"] = Field(
+        default="every_call", description="Play on every call, or once per caller number"
+    )
 
 
 class NightMode(_M):

@@ -193,3 +193,14 @@ def test_announcement_window(demo: RoutingConfig) -> None:
     assert names == ["greeting"]
     names = [i.name for i in entry_plan(demo, "88003336060", DAY).intro]
     assert names == ["greeting", "announcement_demo"]
+
+
+def test_once_announcement_is_skipped_for_a_caller_who_heard_it(demo: RoutingConfig) -> None:
+    (ann,) = demo.announcements
+    cfg = demo.model_copy(update={"announcements": [ann.model_copy(update={"mode": "once"})]})
+    first = [i.name for i in entry_plan(cfg, "88003336060", DAY).intro]
+    again = [i.name for i in entry_plan(cfg, "88003336060", DAY, frozenset({ann.id})).intro]
+    assert first == ["greeting", "announcement_demo"]
+    assert again == ["greeting"]
+    every = [i.name for i in entry_plan(demo, "88003336060", DAY, frozenset({ann.id})).intro]
+    assert every == ["greeting", "announcement_demo"]  # mode every_call ignores who heard it
