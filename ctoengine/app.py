@@ -112,6 +112,8 @@ class Engine:
             self.metrics.ari_reconnects.inc()
 
     async def _on_ari_connected(self) -> None:
+        if self.ctx.queues is not None:
+            await self.ctx.queues.sync_endpoints()
         await self.dispatcher.resume(self._restored)
         self._restored = {}
 
@@ -219,6 +221,7 @@ class Engine:
         saved = await self._load_snapshot()
         if saved is not None:
             self._restored = queues.restore(saved)
+        self.dispatcher.listeners.append(queues.on_ari_event)
         routes = AgentRoutes(queues, lambda: self.routing.pause_reasons)
         routes.register(self.http.app)
         self.http.add_paths(agent_openapi())

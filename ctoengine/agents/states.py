@@ -22,11 +22,11 @@ class AgentState(StrEnum):
 
 S = AgentState
 ALLOWED: dict[AgentState, frozenset[AgentState]] = {
-    S.LOGGED_OUT: frozenset({S.AVAILABLE, S.PAUSED}),
+    S.LOGGED_OUT: frozenset({S.AVAILABLE, S.PAUSED, S.UNAVAILABLE}),
     S.AVAILABLE: frozenset({S.RESERVED, S.PAUSED, S.LOGGED_OUT, S.UNAVAILABLE}),
     S.RESERVED: frozenset({S.ON_CALL, S.AVAILABLE, S.PAUSED, S.UNAVAILABLE, S.LOGGED_OUT}),
     S.ON_CALL: frozenset({S.WRAP_UP}),
-    S.WRAP_UP: frozenset({S.AVAILABLE, S.PAUSED, S.LOGGED_OUT}),
+    S.WRAP_UP: frozenset({S.AVAILABLE, S.PAUSED, S.LOGGED_OUT, S.UNAVAILABLE}),
     S.PAUSED: frozenset({S.AVAILABLE, S.LOGGED_OUT, S.UNAVAILABLE}),
     S.UNAVAILABLE: frozenset({S.AVAILABLE, S.PAUSED, S.LOGGED_OUT}),
 }
@@ -66,6 +66,7 @@ class Agent:
     since: float = 0.0
     idle_since: float = 0.0  # longest-idle order: end of the last wrap-up, login or unpause
     missed_rings: int = 0
+    reachable: bool = True  # the softphone answers (endpoint state from Asterisk)
     call_id: str | None = None  # the caller being rung or talked to
     wrap_queue: str | None = None
     pending: AgentState | None = None  # pause/logout asked during a call: applied after wrap-up

@@ -180,6 +180,10 @@ class AriClient:
         result = await self._call("endpoints", "list")
         return [e if isinstance(e, dict) else e.json for e in (result or [])]
 
+    async def subscribe(self, event_source: str) -> None:
+        """Also receive events of ``event_source`` (e.g. ``endpoint:PJSIP``) in this application."""
+        await self._call("applications", "subscribe", applicationName=self.app, eventSource=event_source)
+
     async def info(self) -> dict[str, Any]:
         result = await self._call("asterisk", "getInfo")
         return result if isinstance(result, dict) else {}

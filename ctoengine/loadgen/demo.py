@@ -30,12 +30,20 @@ def _env(name: str) -> str:
 
 
 async def _login_all(api: str, token: str, n: int) -> None:
+    """Log op1..opN in, then wait until Asterisk has seen their phones answer (qualify)."""
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession() as s:
         for i in range(1, n + 1):
             async with s.post(f"{api}/api/v1/agents/op{i}/login", json={}, headers=headers) as r:
                 if r.status not in (200, 409):
                     sys.exit(f"demo: login of op{i} failed: {r.status} {await r.text()}")
+        for _ in range(150):
+            async with s.get(f"{api}/api/v1/agents", headers=headers) as r:
+                states = {a["id"]: a["state"] for a in await r.json()}
+            if all(states.get(f"op{i}") in ("available", "wrap_up", "on_call") for i in range(1, n + 1)):
+                return
+            await asyncio.sleep(0.1)
+        sys.exit(f"demo: operators not available after 15 s: {states}")
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

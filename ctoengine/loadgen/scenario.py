@@ -244,6 +244,7 @@ Content-Length: 0
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="ctoengine operator">
+  <recv request="OPTIONS" optional="true" next="options"/>
   <recv request="INVITE" crlf="true">
     <action>
       <ereg regexp=".*" search_in="hdr" header="From:" assign_to="from_hdr"/>
@@ -322,7 +323,13 @@ Content-Length: 0
 
     ]]>
   </send>
-  <recv response="200" crlf="true"/>
+  <recv response="200" crlf="true" next="end"/>
+  <label id="options"/>
+  <send>
+    <![CDATA[
+{ok_200}
+    ]]>
+  </send>
   <label id="end"/>
 </scenario>
 """

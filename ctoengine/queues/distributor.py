@@ -213,7 +213,7 @@ class Distributor:
                 ag = self._agent(a)
                 if ag.state is not S.LOGGED_OUT:  # already logged in: say so, change nothing
                     raise InvalidAgentTransition(a, ag.state, S.AVAILABLE)
-                out.append(ag.set(S.AVAILABLE, now, "login"))
+                out.append(ag.set(S.AVAILABLE if ag.reachable else S.UNAVAILABLE, now, "login"))
             case AgentLogout(agent_id=a):
                 ag = self._agent(a)
                 if ag.state in (S.ON_CALL, S.WRAP_UP, S.RESERVED):
@@ -239,10 +239,11 @@ class Distributor:
                     ag.pending = None
                 if ag.state is S.PAUSED:
                     ag.missed_rings = 0
-                    out.append(ag.set(S.AVAILABLE, now, "unpause"))
+                    out.append(ag.set(S.AVAILABLE if ag.reachable else S.UNAVAILABLE, now, "unpause"))
             case AgentReachable(agent_id=a, reachable=ok):
                 ag = self._agent(a)
-                if not ok and ag.state in (S.AVAILABLE, S.PAUSED):
+                ag.reachable = ok
+                if not ok and ag.state is S.AVAILABLE:
                     out.append(ag.set(S.UNAVAILABLE, now, "unreachable"))
                 elif ok and ag.state is S.UNAVAILABLE:
                     out.append(ag.set(S.AVAILABLE, now, "reachable"))
@@ -378,6 +379,8 @@ class Distributor:
             if ag is None or ag.state is not S.WRAP_UP:
                 return []
             to, reason = (ag.pending or S.AVAILABLE), (ag.pending_reason or "wrap_up_done")
+            if to is S.AVAILABLE and not ag.reachable:
+                to = S.UNAVAILABLE
             ag.pending = ag.pending_reason = None
             return [ag.set(to, now, reason if to is not S.AVAILABLE else "wrap_up_done")]
         w = self.waiting.get(key)

@@ -155,6 +155,28 @@ class QueueService:
     def agent_for_endpoint(self, endpoint: str) -> str | None:
         return next((a.id for a in self.dist.agents.values() if a.spec.endpoint == endpoint), None)
 
+    def on_ari_event(self, event: ari.AriEvent) -> None:
+        """Softphone reachability from Asterisk's endpoint state (qualify with OPTIONS)."""
+        if isinstance(event, ari.EndpointStateChange):
+            self.endpoint_state(event.endpoint.technology, event.endpoint.resource, event.endpoint.state)
+
+    def endpoint_state(self, technology: str, resource: str, state: str) -> None:
+        agent = self.agent_for_endpoint(f"{technology}/{resource}")
+        if agent is None:
+            return
+        reachable = state != "offline"  # "unknown" until the first qualify: give the benefit of the doubt
+        if self.dist.agents[agent].reachable != reachable:
+            log.info("agent_reachability", agent=agent, state=state)
+            self.feed(q.AgentReachable(agent, reachable))
+
+    async def sync_endpoints(self) -> None:
+        """After a (re)connect: subscribe to endpoint events and read the current states."""
+        await self.ctx.ari.subscribe("endpoint:PJSIP")
+        for e in await self.ctx.ari.list_endpoints():
+            self.endpoint_state(
+                str(e.get("technology", "")), str(e.get("resource", "")), str(e.get("state", ""))
+            )
+
     def agent_action(self, agent_id: str, action: str, reason: str | None = None) -> None:
         """Login/logout/pause/unpause; raises InvalidAgentTransition for a change that cannot be."""
         event: Any

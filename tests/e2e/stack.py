@@ -24,6 +24,7 @@ TEST_PORTS = {
     "CTO_HTTP_PORT": "9080",
     "CTO_RTP_START": "22000",
     "CTO_RTP_END": "22999",
+    "CTO_QUALIFY_S": "2",
 }
 
 

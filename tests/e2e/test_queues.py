@@ -46,7 +46,9 @@ async def login(stack: Stack, *agents: str) -> None:
     for a in agents:
         status, body = await stack.post(f"/api/v1/agents/{a}/login")
         assert status == 200, body
-        assert body["state"] == "available"
+        assert body["state"] in ("available", "unavailable")  # unavailable until Asterisk sees the phone
+    for a in agents:
+        await stack.wait_agent(a, "available")
 
 
 def caller(number: str, key: str, talk_ms: int = 12000) -> Caller:
@@ -174,9 +176,14 @@ async def test_agent_api_errors(stack: Stack) -> None:
 
 
 async def test_softphone_feature_codes(stack: Stack) -> None:
+    async with phones(op2="answer"):  # the operator's phone is on; he dials from it
+        await _feature_codes(stack)
+
+
+async def _feature_codes(stack: Stack) -> None:
     login_call = Caller("op2", did="*11", expect_engine_hangup=True, wait_bye_ms=10000)
     assert (await call(login_call, stack.sip)).ok
-    assert (await stack.agent("op2"))["state"] == "available"
+    await stack.wait_agent("op2", "available")
     pause_call = Caller("op2", did="*13", expect_engine_hangup=True, wait_bye_ms=10000)
     assert (await call(pause_call, stack.sip)).ok
     assert (await stack.agent("op2"))["state"] == "paused"
@@ -282,3 +289,16 @@ async def test_blind_transfer_to_the_second_line_keeps_the_wait(stack: Stack, ca
     assert status == 409
     status, body = await stack.post(f"/api/v1/calls/{call_id}/transfer", {"queue": "nope"})
     assert status == 404
+
+
+async def test_an_operator_whose_phone_stops_answering_is_unavailable(stack: Stack) -> None:
+    async with phones(op6="answer") as started:
+        await login(stack, "op6")
+        await started["op6"].stop()  # the softphone is gone: Asterisk's OPTIONS go unanswered
+        agent = await stack.wait_agent("op6", "unavailable", timeout=15)
+        assert agent["reason"] == "unreachable"
+        queues = {q["name"]: q for q in await stack.get("/api/v1/queues")}
+        assert queues["egrul"]["agents"]["unavailable"] == 1
+    async with phones(op6="answer"):
+        agent = await stack.wait_agent("op6", "available", timeout=15)
+        assert agent["reason"] == "reachable"
