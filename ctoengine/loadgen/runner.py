@@ -122,7 +122,8 @@ async def start_softphone(port: int, xml: str, media_port: int | None = None) ->
         "-p",
         str(port),
         "-mp",
-        str(media_port or port + 1000),
+        # sipp binds the media port and the one two above it: keep phones 10 apart.
+        str(media_port or 30000 + (port % 1000) * 10),
         "-nostdin",
         "-trace_err",
         cwd=workdir,
