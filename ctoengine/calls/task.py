@@ -192,7 +192,11 @@ class CallTask:
             await self._transfer_external(cmd.destination)
 
     async def _lookup(self, number: str) -> None:
-        result = await self.ctx.status_provider.lookup(number)
+        try:
+            result = await self.ctx.status_provider.lookup(number)
+        except Exception as e:  # a provider bug must not leave the caller in silence
+            self.log.error("status_lookup_crashed", error=repr(e))
+            result = p.LookupResult(number=number, status=None, failed=True)
         self.record.self_service = {
             "application": number,
             "status": result.status,

@@ -156,22 +156,29 @@ class QueueService:
         return next((a.id for a in self.dist.agents.values() if a.spec.endpoint == endpoint), None)
 
     def on_ari_event(self, event: ari.AriEvent) -> None:
-        """Softphone reachability from Asterisk's endpoint state (qualify with OPTIONS)."""
-        if isinstance(event, ari.EndpointStateChange):
-            self.endpoint_state(event.endpoint.technology, event.endpoint.resource, event.endpoint.state)
+        """Softphone reachability from Asterisk's device state (qualify with OPTIONS)."""
+        if isinstance(event, ari.DeviceStateChanged):
+            self.reachability(event.device_state.name, event.device_state.state != "UNAVAILABLE")
 
     def endpoint_state(self, technology: str, resource: str, state: str) -> None:
-        agent = self.agent_for_endpoint(f"{technology}/{resource}")
-        if agent is None:
+        # "unknown" until the first qualify: give the benefit of the doubt
+        self.reachability(f"{technology}/{resource}", state != "offline")
+
+    def reachability(self, endpoint: str, reachable: bool) -> None:
+        agent = self.agent_for_endpoint(endpoint)
+        if agent is None or self.dist.agents[agent].reachable == reachable:
             return
-        reachable = state != "offline"  # "unknown" until the first qualify: give the benefit of the doubt
-        if self.dist.agents[agent].reachable != reachable:
-            log.info("agent_reachability", agent=agent, state=state)
-            self.feed(q.AgentReachable(agent, reachable))
+        log.info("agent_reachability", agent=agent, reachable=reachable)
+        self.feed(q.AgentReachable(agent, reachable))
 
     async def sync_endpoints(self) -> None:
-        """After a (re)connect: subscribe to endpoint events and read the current states."""
-        await self.ctx.ari.subscribe("endpoint:PJSIP")
+        """After a (re)connect: subscribe to the operators' device states and read where they are now.
+
+        Device states, not endpoints: an endpoint subscription would also deliver
+        every event of the callers' channels a second time (seen: each key twice).
+        """
+        for a in self.dist.agents.values():
+            await self.ctx.ari.subscribe(f"deviceState:{a.spec.endpoint}")
         for e in await self.ctx.ari.list_endpoints():
             self.endpoint_state(
                 str(e.get("technology", "")), str(e.get("resource", "")), str(e.get("state", ""))

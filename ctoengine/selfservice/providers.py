@@ -15,9 +15,13 @@ import asyncpg
 
 from ctoengine.calls.protocol import LookupResult
 from ctoengine.db.pool import DB_ERRORS
+from ctoengine.errors import DatabaseError
 from ctoengine.logs import get_logger
 
 log = get_logger("ctoengine.selfservice")
+
+# The pool may fail to open (DatabaseError) or a query may fail (asyncpg's errors).
+LOOKUP_ERRORS: tuple[type[BaseException], ...] = (*DB_ERRORS, DatabaseError)
 
 
 class StatusProvider(Protocol):
@@ -36,7 +40,7 @@ class PostgresProvider:
                 pool.fetchrow("SELECT status, ready_date FROM applications WHERE number = $1", number),
                 timeout=self._timeout,
             )
-        except DB_ERRORS as e:
+        except LOOKUP_ERRORS as e:
             log.warning("status_lookup_failed", provider="postgres", error=str(e) or type(e).__name__)
             return LookupResult(number=number, status=None, failed=True)
         if row is None:
