@@ -25,7 +25,7 @@ from ctoengine.ari.client import AriClient
 from ctoengine.ari.connection import AriConnection
 from ctoengine.calls.context import CallContext
 from ctoengine.calls.dispatch import Dispatcher
-from ctoengine.config import ConfigError, RoutingConfig, load_routing
+from ctoengine.config import ConfigError, RoutingConfig, is_open, load_routing
 from ctoengine.db.pool import create_pool
 from ctoengine.errors import BadRequest, Unprocessable
 from ctoengine.logs import get_logger
@@ -246,6 +246,7 @@ class Engine:
             self.metrics.db_up.set(1 if self.writer.db_up else 0)
             if self.ctx.queues is not None:
                 self.ctx.queues.update_gauges()
+            self.metrics.centre_open.set(1 if is_open(self.routing, self.ctx.wall()) else 0)
             await asyncio.sleep(1.0)
 
     async def run_until_stopped(self) -> None:

@@ -61,6 +61,9 @@ class Metrics:
             "ctoengine_records_written", "Records written to PostgreSQL", ["table"], registry=r
         )
         self.db_up = Gauge("ctoengine_database_up", "1 when the record writer reaches PostgreSQL", registry=r)
+        self.centre_open = Gauge(
+            "ctoengine_centre_open", "1 during working hours by the schedule, 0 in night mode", registry=r
+        )
         self.config_reloads = Counter(
             "ctoengine_config_reloads", "Routing file reloads", ["result"], registry=r
         )

@@ -1,0 +1,33 @@
+"""The alert and recording rules are valid Prometheus rules (promtool, from Debian's prometheus)."""
+
+import subprocess
+from pathlib import Path
+
+RULES = Path(__file__).resolve().parents[2] / "monitoring" / "alerts.yml"
+
+
+def test_promtool_accepts_the_rules() -> None:
+    result = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 8 rules found" in result.stdout
+
+
+def test_every_alert_the_issue_names_is_there() -> None:
+    text = RULES.read_text(encoding="utf-8")
+    for alert in (
+        "CtoServiceLevelBelowTarget",
+        "CtoAbandonedShareHigh",
+        "CtoNoOperatorLoggedIn",
+        "CtoAriDisconnected",
+        "CtoRecordBacklogGrowing",
+    ):
+        assert f"alert: {alert}" in text
+
+
+def test_the_alerts_fire_when_they_should() -> None:
+    """promtool's rule tests: 60% within 20 s and 20% abandoned fire both SLA alerts after 15 min."""
+    result = subprocess.run(
+        ["promtool", "test", "rules", "alerts_test.yml"], capture_output=True, text=True, cwd=RULES.parent
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
