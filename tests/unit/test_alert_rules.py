@@ -31,3 +31,26 @@ def test_the_alerts_fire_when_they_should() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def test_the_dashboard_uses_only_metrics_the_engine_exports() -> None:
+    import json
+    import re
+
+    from prometheus_client import generate_latest
+
+    from ctoengine.metrics.registry import Metrics
+
+    exported = {
+        line.split()[2]
+        for line in generate_latest(Metrics().registry).decode().splitlines()
+        if line.startswith("# TYPE")
+    }
+    recorded = set(re.findall(r"record: (\S+)", RULES.read_text(encoding="utf-8")))
+    dashboard = json.loads((RULES.parent / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert exprs
+    for expr in exprs:
+        for name in re.findall(r"(ctoengine[:_][a-z_:0-9]+)", expr):
+            base = re.sub(r"_(bucket|count|sum|total)$", "", name)
+            assert name in recorded or base in exported or name in exported, (name, expr)
