@@ -429,6 +429,7 @@ class _QueuedCall:
             # The operator hung up: the call ends for the caller too.
             self.finished = True
             t.record.hangup_by = "agent"
+            t.record.wrap_up_seconds = self.s.dist.queues[self.queue].wrap_up_s
             self.s.feed(q.CallEnded(call_id=t.call_id, agent_id=agent))
             with contextlib.suppress(AriError):
                 await ignore_gone(self.client.hangup(t.call_id))
@@ -444,6 +445,8 @@ class _QueuedCall:
         self.finished = True
         if self.connected:
             t.record.hangup_by = "caller"
+            # The operator's wrap-up after this call: a fixed timer of the queue.
+            t.record.wrap_up_seconds = self.s.dist.queues[self.queue].wrap_up_s
             self.s.feed(q.CallEnded(call_id=t.call_id, agent_id=t.record.agent_id or ""))
         else:
             t.record.disposition = "abandoned"

@@ -68,6 +68,7 @@ async def test_skill_routing_and_the_answered_record(stack: Stack, caller_number
     assert row["hangup_by"] == "agent"
     assert 0 <= row["wait_seconds"] < 20
     assert row["talk_seconds"] > 1
+    assert row["wrap_up_seconds"] == 2  # the e2e routing's wrap-up: counted in AHT
     pool = await stack.db()
     kinds = await pool.fetch(
         "SELECT kind, agent_id FROM queue_events WHERE call_id = $1 ORDER BY id", row["call_id"]

@@ -80,3 +80,54 @@ async def test_records_spool_while_the_database_is_down(stack: Stack, caller_num
     assert await _backlog(stack) == 0
     assert not (stack.run_dir / "spool" / "records.jsonl").exists()
     assert (await _health(stack))["database"] is True
+
+
+async def test_record_benchmark_smoke(stack: Stack) -> None:
+    """scripts/bench-records on 200 records, so the script cannot rot (its figure is in the README)."""
+    from ctoengine.records.bench import run
+
+    result = await run(stack.exports["DATABASE_URL"], 200, 50)
+    assert result["records"] == 200
+    assert result["seconds"] > 0
+    pool = await stack.db()
+    assert await pool.fetchval("SELECT count(*) FROM calls WHERE centre = 'bench'") == 0
+
+
+async def test_sla_intervals_match_an_independent_computation(stack: Stack) -> None:
+    """The `sla_intervals` view against the same figures computed here from the call rows."""
+    pool = await stack.db()
+    calls = await pool.fetch(
+        "SELECT queued_at, coalesce(queue, topic) AS queue, disposition, wait_seconds, talk_seconds,"
+        " wrap_up_seconds FROM calls WHERE queued_at IS NOT NULL"
+    )
+    assert calls, "earlier e2e tests leave queued calls behind"
+    expected: dict[tuple[object, str], dict[str, float]] = {}
+    for c in calls:
+        t = c["queued_at"]
+        start = t.replace(minute=t.minute - t.minute % 15, second=0, microsecond=0)
+        e = expected.setdefault(
+            (start, c["queue"]), {"offered": 0, "answered": 0, "within": 0, "ab": 0, "short": 0}
+        )
+        e["offered"] += 1
+        wait = float(c["wait_seconds"] or 0)
+        if c["disposition"] == "answered":
+            e["answered"] += 1
+            e["within"] += wait <= 20
+        if c["disposition"] == "abandoned":
+            e["ab"] += 1
+            e["short"] += wait < 5
+    rows = await pool.fetch("SELECT * FROM sla_intervals")
+    got = {(r["interval_start"], r["queue"]): r for r in rows}
+    assert set(got) == set(expected)
+    for key, e in expected.items():
+        r = got[key]
+        assert (r["offered"], r["answered"], r["answered_within_target"]) == (
+            e["offered"],
+            e["answered"],
+            e["within"],
+        )
+        assert (r["abandoned"], r["short_abandoned"]) == (e["ab"], e["short"])
+        base = e["offered"] - e["short"]
+        if base:
+            assert float(r["service_level"]) == pytest.approx(e["within"] / base, abs=1e-4)
+            assert float(r["lost_share"]) == pytest.approx((e["ab"] - e["short"]) / base, abs=1e-4)
