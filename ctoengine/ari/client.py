@@ -119,9 +119,6 @@ class AriClient:
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self._call("channels", "hangup", channelId=channel_id, reason=reason)
 
-    async def ring(self, channel_id: str) -> None:
-        await self._call("channels", "ring", channelId=channel_id)
-
     async def play(self, channel_id: str, playback_id: str, media: list[str]) -> None:
         await self._call("channels", "playWithId", channelId=channel_id, playbackId=playback_id, media=media)
 
@@ -157,10 +154,6 @@ class AriClient:
         result = await self._call("channels", "list")
         return [c if isinstance(c, dict) else c.json for c in (result or [])]
 
-    async def get_variable(self, channel_id: str, name: str) -> str:
-        result = await self._call("channels", "getChannelVar", channelId=channel_id, variable=name)
-        return str(result.get("value", "")) if isinstance(result, dict) else ""
-
     # --- playbacks --------------------------------------------------------
     async def stop_playback(self, playback_id: str) -> None:
         await self._call("playbacks", "stop", playbackId=playback_id)
@@ -181,12 +174,8 @@ class AriClient:
         return [e if isinstance(e, dict) else e.json for e in (result or [])]
 
     async def subscribe(self, event_source: str) -> None:
-        """Also receive events of ``event_source`` (e.g. ``endpoint:PJSIP``) in this application."""
+        """Also receive events of ``event_source`` (e.g. ``deviceState:PJSIP/op1``) in this application."""
         await self._call("applications", "subscribe", applicationName=self.app, eventSource=event_source)
-
-    async def info(self) -> dict[str, Any]:
-        result = await self._call("asterisk", "getInfo")
-        return result if isinstance(result, dict) else {}
 
 
 async def ignore_gone(coro: Awaitable[None]) -> bool:

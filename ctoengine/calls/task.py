@@ -32,10 +32,6 @@ QUEUE_SIZE = 256
 TEARDOWN_SECONDS = 5.0
 
 
-class CallGone(Exception):
-    """The caller's channel ended; the flow stops at its next await."""
-
-
 class CallTask:
     """Owns one inbound call from StasisStart to its record."""
 
@@ -116,8 +112,6 @@ class CallTask:
             topic = await self._run_ivr()
             if topic is not None and not self.gone:
                 await self._run_queue(topic)
-        except CallGone:
-            pass
         except AriError as e:
             if not self.gone:
                 self.log.warning("call_ari_error", error=str(e))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -91,7 +90,3 @@ async def measure_loop_lag(metrics: Metrics, interval: float = 0.1) -> None:
         start = loop.time()
         await asyncio.sleep(interval)
         metrics.loop_lag.observe(max(0.0, loop.time() - start - interval))
-
-
-def now_perf() -> float:
-    return time.perf_counter()

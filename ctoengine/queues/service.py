@@ -280,7 +280,6 @@ class _QueuedCall:
         self.leg_id: str | None = None
         self.leg_agent: str | None = None
         self.legs = 0
-        self.cancelled: set[str] = set()
         self.connected = False
         self.bridge_id = f"{task.call_id}-br"
         self.bridged = False
@@ -397,7 +396,6 @@ class _QueuedCall:
         if self.leg_id is None or self.leg_agent != agent_id or self.connected:
             return
         leg = self.leg_id
-        self.cancelled.add(leg)
         self._forget_leg()
         with contextlib.suppress(AriError):
             await ignore_gone(self.client.hangup(leg))

@@ -7,7 +7,7 @@ import os
 import shlex
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,6 @@ class Stack:
     run_dir: Path
     pool: asyncpg.Pool | None = None
     http: aiohttp.ClientSession | None = None
-    _extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sip(self) -> str:
