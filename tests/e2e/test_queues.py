@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -206,7 +207,15 @@ async def test_waiting_callers_survive_sigkill_of_the_engine(stack: Stack, calle
             if {q["name"]: q for q in await stack.get("/api/v1/queues")}["social"]["waiting"] == 2:
                 break
             await asyncio.sleep(0.1)
-        await asyncio.sleep(0.3)  # the snapshot is written 50 ms after a change
+        # Kill only once the snapshot with both callers is in the database.
+        pool = await stack.db()
+        for _ in range(100):
+            raw = await pool.fetchval(
+                "SELECT value FROM engine_state WHERE instance = 'e2e' AND key = 'queues'"
+            )
+            if raw and len(json.loads(raw)["state"]["waiting"]) == 2:
+                break
+            await asyncio.sleep(0.1)
         pid = int((stack.run_dir / "engine.pid").read_text())
         killed_at = datetime.now(UTC)
         os.kill(pid, signal.SIGKILL)
