@@ -223,7 +223,12 @@ async def test_waiting_callers_survive_sigkill_of_the_engine(stack: Stack, calle
         assert up.returncode == 0, up.stderr
         agent = await stack.agent("op10")
         assert (agent["state"], agent["reason"]) == ("paused", "training")  # the login survived
-        queues = {q["name"]: q for q in await stack.get("/api/v1/queues")}
+        # The new engine takes the callers back once its websocket is up: wait for that.
+        for _ in range(100):
+            queues = {q["name"]: q for q in await stack.get("/api/v1/queues")}
+            if queues["social"]["waiting"] == 2:
+                break
+            await asyncio.sleep(0.1)
         assert queues["social"]["waiting"] == 2
         await stack.post("/api/v1/agents/op10/unpause")
         ra, rb = await asyncio.gather(a.wait(60), b.wait(60))
