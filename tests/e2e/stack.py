@@ -128,6 +128,17 @@ class Stack:
             await asyncio.sleep(0.1)
         raise AssertionError(f"{agent_id} not {state} within {timeout}s: {seen}")
 
+    async def wait_waiting(self, queue: str, count: int, timeout: float = 10) -> dict[str, Any]:
+        """The queue's view from the API once ``count`` callers wait in it."""
+        deadline = time.monotonic() + timeout
+        view: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            view = {q["name"]: q for q in await self.get("/api/v1/queues")}[queue]
+            if view["waiting"] == count:
+                return view
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{queue}: expected {count} waiting within {timeout}s, saw {view}")
+
     async def reset_agents(self) -> None:
         """Every operator logged out (after any wrap-up): a clean floor for the next test."""
         for a in await self.get("/api/v1/agents"):

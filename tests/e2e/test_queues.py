@@ -151,14 +151,8 @@ async def test_pause_holds_calls_and_unpause_releases_them(stack: Stack, caller_
         assert status == 400
         assert "lunch" in body["details"]["allowed"]
         running = await start_call(caller(caller_number, "3", talk_ms=20000), stack.sip)
-        queues = []
-        for _ in range(50):
-            queues = {q["name"]: q for q in await stack.get("/api/v1/queues")}
-            if queues["social"]["waiting"] == 1:
-                break
-            await asyncio.sleep(0.1)
-        assert queues["social"]["waiting"] == 1
-        assert queues["social"]["agents"]["paused"] == 1
+        social = await stack.wait_waiting("social", 1)
+        assert social["agents"]["paused"] == 1
         status, body = await stack.post("/api/v1/agents/op9/unpause")
         assert status == 200
         assert (await running.wait()).ok
@@ -203,10 +197,7 @@ async def test_waiting_callers_survive_sigkill_of_the_engine(stack: Stack, calle
         a = await start_call(caller(first, "3", talk_ms=40000), stack.sip)
         await asyncio.sleep(1.5)  # order of arrival, asserted below from the records
         b = await start_call(caller(second, "3", talk_ms=40000), stack.sip)
-        for _ in range(50):
-            if {q["name"]: q for q in await stack.get("/api/v1/queues")}["social"]["waiting"] == 2:
-                break
-            await asyncio.sleep(0.1)
+        await stack.wait_waiting("social", 2)
         # Kill only once the snapshot with both callers is in the database.
         pool = await stack.db()
         for _ in range(100):
@@ -224,12 +215,7 @@ async def test_waiting_callers_survive_sigkill_of_the_engine(stack: Stack, calle
         agent = await stack.agent("op10")
         assert (agent["state"], agent["reason"]) == ("paused", "training")  # the login survived
         # The new engine takes the callers back once its websocket is up: wait for that.
-        for _ in range(100):
-            queues = {q["name"]: q for q in await stack.get("/api/v1/queues")}
-            if queues["social"]["waiting"] == 2:
-                break
-            await asyncio.sleep(0.1)
-        assert queues["social"]["waiting"] == 2
+        await stack.wait_waiting("social", 2)
         await stack.post("/api/v1/agents/op10/unpause")
         ra, rb = await asyncio.gather(a.wait(60), b.wait(60))
         assert ra.ok, ra.errors
