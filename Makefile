@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system venv demo test unit e2e lint fmt stack-up stack-down clean
+.PHONY: setup system venv demo test unit e2e lint fmt stack-up stack-down clean report
 
 setup: system venv
 
@@ -37,6 +37,10 @@ lint: venv
 fmt: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Figures of the demo stack's database: make report ARGS="--from 2026-11-22 --by topic --chart t.png"
+report: venv
+	@eval "$$(scripts/stack env)" && $(VENV)/bin/ctoengine report $(ARGS)
 
 stack-up: setup
 	@scripts/stack up

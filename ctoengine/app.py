@@ -28,9 +28,11 @@ from ctoengine.calls.dispatch import Dispatcher
 from ctoengine.config import ConfigError, RoutingConfig, is_open, load_routing
 from ctoengine.db.pool import create_pool
 from ctoengine.errors import BadRequest, Unprocessable
+from ctoengine.federation.service import STATUS_PATH, FederationService
 from ctoengine.logs import get_logger
 from ctoengine.metrics.registry import Metrics, measure_loop_lag
 from ctoengine.queues.service import QueueService, build_distributor
+from ctoengine.records.retention import keep_erasing
 from ctoengine.records.writer import RecordWriter
 from ctoengine.selfservice.providers import HttpProvider, PostgresProvider, StatusProvider
 from ctoengine.settings import Settings
@@ -218,6 +220,9 @@ class Engine:
         await self.ari.connect()  # AriAuthError / AriUnavailable
         queues = QueueService(self.ctx, self.dispatcher, build_distributor(self.routing), self._keep_snapshot)
         self.ctx.queues = queues
+        self.federation = FederationService(queues, lambda: self.routing)
+        queues.federation = self.federation
+        self.http.app.router.add_get(STATUS_PATH, self.federation.http_status)
         saved = await self._load_snapshot()
         if saved is not None:
             self._restored = queues.restore(saved)
@@ -237,6 +242,11 @@ class Engine:
             asyncio.create_task(measure_loop_lag(self.metrics), name="loop-lag"),
             asyncio.create_task(self._gauges(), name="gauges"),
             asyncio.create_task(self._save_snapshots(), name="snapshots"),
+            asyncio.create_task(self.federation.run(), name="federation"),
+            asyncio.create_task(
+                keep_erasing(self.pool, lambda: self.routing.records.caller_number_retention_days),
+                name="retention",
+            ),
         ]
         log.info("engine_started", **self.settings.redacted())
 

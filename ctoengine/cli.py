@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ctoengine import __version__
 from ctoengine.errors import CtoError, SettingsError
+from ctoengine.reports.figures import BY_CHOICES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +35,26 @@ def _parser() -> argparse.ArgumentParser:
     csub = c.add_subparsers(dest="config_command", metavar="ACTION")
     chk = csub.add_parser("check", help="validate a routing file; errors as FILE:LINE:COLUMN: message")
     chk.add_argument("file")
+    r = sub.add_parser(
+        "report",
+        help="call-handling figures of a period: a table, a CSV file, a chart",
+        description="Figures from the call records in DATABASE_URL, with the SLA definitions of docs/sla.md.",
+    )
+    r.add_argument("--from", dest="start", required=True, help="first day (2026-11-22) or local date-time")
+    r.add_argument("--to", dest="end", help="end, exclusive (default: one day after --from)")
+    r.add_argument(
+        "--by", choices=BY_CHOICES, default="hour", help="one line per hour, topic, queue or agent"
+    )
+    r.add_argument(
+        "--tz", default="Europe/Moscow", help="time zone of the dates and hours (default Europe/Moscow)"
+    )
+    r.add_argument("--centre", help="only this centre's calls (default: all in the database)")
+    r.add_argument("--csv", type=Path, help="CSV file to write (default: report-BY-FROM.csv; '-' for none)")
+    r.add_argument("--chart", type=Path, help="PNG file to draw the matching chart into")
+    rec = sub.add_parser("records", help="call record maintenance")
+    rsub = rec.add_subparsers(dest="records_command", metavar="ACTION")
+    er = rsub.add_parser("erase-numbers", help="erase caller numbers from records older than the retention")
+    er.add_argument("--days", type=int, required=True, help="keep numbers of the last DAYS days")
     return p
 
 
@@ -64,14 +85,31 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "migrate":
         from ctoengine.db.migrate import DEFAULT_DIR, apply
 
-        dsn = os.environ.get("DATABASE_URL", "")
-        if args.settings:
-            dsn = load_settings(settings_file=args.settings).database_url.get_secret_value()
-        if not dsn:
-            raise SettingsError("DATABASE_URL is not set")
-        done = asyncio.run(apply(dsn, args.dir or DEFAULT_DIR))
+        done = asyncio.run(apply(_dsn(args), args.dir or DEFAULT_DIR))
         print("migrations: " + (", ".join(done) if done else "up to date"))
         return 0
+    if args.command == "report":
+        from ctoengine.reports.command import run as report
+
+        csv_path = args.csv or Path(f"report-{args.by}-{args.start}.csv")
+        text = asyncio.run(
+            report(
+                _dsn(args),
+                start=args.start,
+                end=args.end,
+                by=args.by,
+                tz_name=args.tz,
+                centre=args.centre,
+                csv_path=None if str(csv_path) == "-" else csv_path,
+                chart_path=args.chart,
+            )
+        )
+        print(text)
+        return 0
+    if args.command == "records":
+        if args.records_command != "erase-numbers":
+            _parser().parse_args(["records", "--help"])
+        return asyncio.run(_erase_numbers(_dsn(args), args.days))
     if args.command == "run":
         settings = load_settings(settings_file=args.settings)
         logs.configure(settings.log_level)
@@ -81,6 +119,39 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     _parser().print_help()
     return 2
+
+
+def _dsn(args: argparse.Namespace) -> str:
+    from ctoengine.settings import load_settings
+
+    dsn = os.environ.get("DATABASE_URL", "")
+    if args.settings:
+        dsn = load_settings(settings_file=args.settings).database_url.get_secret_value()
+    if not dsn:
+        raise SettingsError("DATABASE_URL is not set")
+    return dsn
+
+
+async def _erase_numbers(dsn: str, days: int) -> int:
+    from datetime import datetime
+
+    import asyncpg
+
+    from ctoengine.errors import DatabaseError, UsageError
+    from ctoengine.records.retention import erase_numbers
+
+    if days < 1:
+        raise UsageError("--days must be at least 1")
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except (OSError, asyncpg.PostgresError) as e:
+        raise DatabaseError(f"cannot reach the database: {e}") from None
+    try:
+        n = await erase_numbers(conn, datetime.now().astimezone(), days)
+    finally:
+        await conn.close()
+    print(f"caller numbers erased from {n} call records older than {days} days")
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     CtoError                      every error the engine raises on purpose
     ├── SettingsError             a missing or malformed setting (exit 2, one line)
     ├── ConfigError               an invalid routing file (lives in ctoengine.config)
+    ├── UsageError                a command-line argument that cannot be used
     ├── AriError                  Asterisk's REST interface failed
     │   ├── AriUnavailable        cannot connect / wrong address
     │   ├── AriAuthError          wrong ARI user or password (401)
@@ -17,7 +18,8 @@
         ├── Unauthorized (401)
         ├── NotFound (404)
         ├── Conflict (409)
-        └── Unprocessable (422)
+        ├── Unprocessable (422)
+        └── Unavailable (503)
 
 Errors of aiohttp, asyncpg and aioari are translated into these at the
 boundary (ctoengine.ari, ctoengine.db, ctoengine.api), so the rest of the
@@ -34,6 +36,10 @@ class CtoError(Exception):
 
 
 class SettingsError(CtoError):
+    pass
+
+
+class UsageError(CtoError):
     pass
 
 
@@ -104,3 +110,8 @@ class Conflict(ApiError):
 class Unprocessable(ApiError):
     status = 422
     error_id = "invalid_config"
+
+
+class Unavailable(ApiError):
+    status = 503
+    error_id = "unavailable"

@@ -6,7 +6,7 @@ table), not a hidden timer: the failure the issue names in other engines.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -71,7 +71,6 @@ class Agent:
     wrap_queue: str | None = None
     pending: AgentState | None = None  # pause/logout asked during a call: applied after wrap-up
     pending_reason: str | None = None
-    history: list[AgentStateChanged] = field(default_factory=list)
 
     @property
     def id(self) -> str:

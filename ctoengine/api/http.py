@@ -23,6 +23,8 @@ log = get_logger("ctoengine.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC = frozenset({"/metrics", "/healthz", "/api/v1/openapi.json"})
+# Between centres: the peers' own token, checked by ctoengine.federation.
+OWN_AUTH = ("/api/v1/federation/",)
 
 
 def error_response(e: ApiError) -> web.Response:
@@ -56,7 +58,11 @@ def auth_middleware(token: str) -> Any:
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/api/") and request.path not in PUBLIC:
+        if (
+            request.path.startswith("/api/")
+            and request.path not in PUBLIC
+            and not request.path.startswith(OWN_AUTH)
+        ):
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):
                 raise Unauthorized("send Authorization: Bearer <CTO_API_TOKEN>")

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from ctoengine.ari.client import AriClient, EventSink
+from ctoengine.ari.events import USED_TYPES
 from ctoengine.errors import AriAuthError, AriError
 from ctoengine.logs import get_logger
 
@@ -56,6 +57,10 @@ class AriConnection:
                     await reader
                 self._set(True)
                 log.info("ari_connected", url=self.client.base_url)
+                try:
+                    await self.client.filter_events(sorted(USED_TYPES))
+                except AriError as e:  # every event still arrives: slower, not wrong
+                    log.warning("ari_event_filter_failed", error=str(e))
                 delay = self._backoff[0]
                 try:
                     await self._on_connected()

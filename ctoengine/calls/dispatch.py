@@ -3,9 +3,11 @@
 Stasis arguments: the first is a verb, the same verbs ``dialplan/`` uses —
 ``inbound`` (a citizen's call: ``inbound,<DID>``), ``operator`` (the operator
 leg the engine originated: ``operator,<call id>``), ``feature`` (a softphone
-feature code: ``feature,<code>,<endpoint>``), ``peer`` (a call overflowed to us
-by a peer centre). The websocket reader calls ``on_event``; it only routes and
-hands over, it never awaits.
+feature code: ``feature,<code>,<endpoint>``), ``federation`` (a call a peer
+centre overflowed to us: ``federation,<federation id>,<origin>,<topic>,<waited
+ms>,<hops>,<caller>``, read from its X-CTO-* SIP headers by ``dialplan/``).
+The websocket reader calls ``on_event``; it only routes and hands over, it
+never awaits.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ctoengine.agents.features import FeatureCall
 from ctoengine.ari import events as ari
 from ctoengine.ari.client import ignore_gone
 from ctoengine.calls.context import CallContext
-from ctoengine.calls.task import CallTask
+from ctoengine.calls.task import CallTask, Incoming
 from ctoengine.errors import AriError
 from ctoengine.logs import get_logger
 
@@ -46,6 +48,7 @@ class Dispatcher:
             "inbound": self._inbound,
             "operator": self._operator_leg,
             "feature": self._feature,
+            "federation": self._federation,
         }
 
     # --- the reader's entry point ----------------------------------------
@@ -89,6 +92,31 @@ class Dispatcher:
             event.args[1] if len(event.args) > 1 else (channel.dialplan.exten if channel.dialplan else "")
         )
         task = CallTask(self.ctx, channel, dialed)
+        self.owners[channel.id] = task
+        self.calls[channel.id] = task
+        self.spawn(self._run_call(task))
+
+    def _federation(self, event: ari.StasisStart) -> None:
+        channel = event.channel
+        if channel.id in self.owners:
+            return
+        incoming = Incoming.from_args(event.args[1:])
+        fed = self.ctx.queues.federation if self.ctx.queues is not None else None
+        accepted = (
+            incoming is not None
+            and incoming.hops <= 1  # sent on once already: a loop, refuse
+            and fed is not None
+            and fed.accepts(incoming.topic)
+        )
+        origin = incoming.origin if incoming is not None else "?"
+        self.ctx.metrics.overflows_received.labels(origin, "accepted" if accepted else "refused").inc()
+        if not accepted:
+            # Congestion (cause 34): the sending engine puts the caller back in its own queue.
+            log.info("overflow_refused", origin=origin, topic=incoming.topic if incoming else None)
+            self.spawn(self._hangup(channel.id, "congestion"))
+            return
+        task = CallTask(self.ctx, channel, "overflow")
+        task.incoming = incoming
         self.owners[channel.id] = task
         self.calls[channel.id] = task
         self.spawn(self._run_call(task))
@@ -150,9 +178,9 @@ class Dispatcher:
             self.calls.pop(task.call_id, None)
             self.owners.pop(task.call_id, None)
 
-    async def _hangup(self, channel_id: str) -> None:
+    async def _hangup(self, channel_id: str, reason: str = "normal") -> None:
         try:
-            await ignore_gone(self.ctx.ari.hangup(channel_id))
+            await ignore_gone(self.ctx.ari.hangup(channel_id, reason))
         except AriError as e:
             log.warning("hangup_failed", error=str(e))
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ctoengine.ari import events as ari
@@ -30,6 +31,28 @@ log = get_logger("ctoengine.calls")
 
 QUEUE_SIZE = 256
 TEARDOWN_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A call a peer centre overflowed to us, as its X-CTO-* headers describe it."""
+
+    federation_id: str
+    origin: str
+    topic: str
+    waited_s: float
+    hops: int
+    caller: str
+
+    @classmethod
+    def from_args(cls, args: Sequence[str]) -> Incoming | None:
+        try:
+            fed_id, origin, topic, waited_ms, hops, caller = (list(args) + [""] * 6)[:6]
+            if not (fed_id and origin and topic):
+                return None
+            return cls(fed_id, origin, topic, max(0.0, int(waited_ms) / 1000), int(hops), caller)
+        except ValueError:
+            return None
 
 
 class CallTask:
@@ -63,6 +86,12 @@ class CallTask:
         self.detached = False
         # Set when a restarted engine takes back a caller who was waiting: (queue topic, entered_at).
         self.resume: tuple[str, float] | None = None
+        self.incoming: Incoming | None = None  # set for a call a peer centre overflowed to us
+
+    @property
+    def hops(self) -> int:
+        """How many times this call was overflowed between centres before it reached us."""
+        return self.incoming.hops if self.incoming is not None else 0
 
     # --- input ------------------------------------------------------------
     def deliver(self, event: Any) -> None:
@@ -108,7 +137,11 @@ class CallTask:
                 self.record.ivr_path = ["restored"]
                 await self._run_queue(self.record.topic, entered_at)
                 return
-            await self.ctx.ari.answer(self.call_id)
+            if self.channel.state != "Up":  # the hotline dialplan answers before Stasis()
+                await self.ctx.ari.answer(self.call_id)
+            if self.incoming is not None:
+                await self._run_overflowed_in(self.incoming)
+                return
             topic = await self._run_ivr()
             if topic is not None and not self.gone:
                 await self._run_queue(topic)
@@ -148,6 +181,16 @@ class CallTask:
             return None
         self.record.topic = machine.topic
         return machine.topic
+
+    async def _run_overflowed_in(self, inc: Incoming) -> None:
+        """A peer's caller: no IVR, straight into the topic's queue with his wait counted."""
+        self.record.federation_id = inc.federation_id
+        self.record.topic = inc.topic
+        self.record.ivr_path = [f"overflow:{inc.origin}"]
+        # The trunk's own caller id names the peer centre; the citizen is in the header.
+        self.record.caller_number = inc.caller or None
+        self.log.info("overflow_received", origin=inc.origin, federation_id=inc.federation_id)
+        await self._run_queue(inc.topic, self.now() - inc.waited_s)
 
     async def _run_queue(self, topic: str, entered_at: float | None = None) -> None:
         if self.ctx.queues is None:

@@ -200,6 +200,13 @@ def _semantic(cfg: RoutingConfig, c: _Checker, base: Path) -> None:
     for name, q in cfg.queues.items():
         if q.topic not in topics:
             c.add(("queues", name, "topic"), f"topic {q.topic!r} is not in topics")
+    if cfg.federation is not None:
+        for name, peer in cfg.federation.peers.items():
+            if name == cfg.federation.id:
+                c.add(("federation", "peers", name), f"peer {name!r} is this centre itself", key=True)
+            for i, topic in enumerate(peer.topics):
+                if topic not in topics:
+                    c.add(("federation", "peers", name, "topics", i), f"topic {topic!r} is not in topics")
     if "no_answer" not in cfg.pause_reasons:
         c.add(("pause_reasons",), "pause_reasons must include 'no_answer' (used by ring-no-answer)")
 

@@ -233,6 +233,39 @@ class ExternalDestination(_M):
     title: str = Field(default="", description="Human name")
 
 
+class Peer(_M):
+    level: Literal["federal", "regional"] = Field(description="The peer centre's level")
+    trunk: str = Field(description="Dial string of the SIP trunk to the peer, e.g. PJSIP/overflow@peer-B")
+    status_url: str = Field(description="The peer's GET /api/v1/federation/status")
+    token_env: str = Field(description="Environment variable holding the token the peer expects from us")
+    priority: int = Field(default=0, description="Preferred among peers with the same expected wait")
+    topics: list[str] = Field(default_factory=list, description="Topics it takes from us; empty = all")
+    max_concurrent: int = Field(default=10, ge=1, description="Most of our calls at the peer at once")
+    max_share: float = Field(default=0.5, gt=0, le=1, description="Share of our queued calls it may take")
+
+
+class Federation(_M):
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="This centre's id in the federation")
+    accept_overflow: bool = Field(default=True, description="Whether we take calls from peers")
+    token_env: str = Field(
+        default="CTO_FEDERATION_TOKEN", description="Environment variable: the token peers must present"
+    )
+    target_wait_s: float = Field(default=20.0, gt=0, description="Overflow when the wait would exceed this")
+    margin_s: float = Field(default=10.0, ge=0, description="A peer must be quicker by at least this")
+    poll_every_s: float = Field(default=2.0, gt=0, description="How often peers' status is read")
+    stale_after_s: float = Field(default=10.0, gt=0, description="An older status makes a peer unknown")
+    answer_timeout_s: float = Field(default=10.0, gt=0, description="A peer that does not answer: back here")
+    peers: dict[str, Peer] = Field(default_factory=dict)
+
+
+class Records(_M):
+    caller_number_retention_days: int = Field(
+        default=1095,
+        ge=1,
+        description="Caller numbers are erased from call records older than this (personal data)",
+    )
+
+
 class RoutingConfig(_M):
     centre: Centre
     prompts_dir: Path = Field(description="Folder of prompt files (relative to this file)")
@@ -249,6 +282,8 @@ class RoutingConfig(_M):
     pause_reasons: list[str] = Field(default_factory=lambda: ["break", "lunch", "training", "no_answer"])
     queue_prompts: QueuePrompts = Field(default_factory=QueuePrompts)
     external_destinations: dict[str, ExternalDestination] = Field(default_factory=dict)
+    records: Records = Field(default_factory=Records)
+    federation: Federation | None = Field(default=None, description="Overflow to and from peer centres")
 
     # --- lookups the engine uses ----------------------------------------
     def media(self, prompt: str) -> str:

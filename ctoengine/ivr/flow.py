@@ -223,7 +223,8 @@ class IvrMachine:
             return self._play([self._prompt(target)])
         if kind == "hangup":
             self.phase = Phase.SPEAK
-            self.disposition = "self_served"
+            # At night the goodbye is the closed centre's answer, not a served question.
+            self.disposition = "closed" if self.plan.mode == "night" else "self_served"
             return self._play([self._prompt(target)], skippable=False)
         if kind == "transfer":
             return [*self._finish(None), p.TransferExternal(target)]

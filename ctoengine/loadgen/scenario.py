@@ -76,6 +76,7 @@ class Caller:
     steps: list[Step] = field(default_factory=list)
     wait_bye_ms: int = 0
     expect_engine_hangup: bool = False
+    headers: dict[str, str] = field(default_factory=dict)  # extra INVITE headers (a peer centre's X-CTO-*)
 
     def pause(self, ms: int) -> Caller:
         self.steps.append(Step("pause", ms))
@@ -98,6 +99,7 @@ class Caller:
     def xml(self, workdir: Path) -> str:
         """The scenario; DTMF pcaps it plays are written into ``workdir``."""
         presses = 0
+        extra = "".join(f"{k}: {v}\n" for k, v in self.headers.items())
         body = [
             f"""  <send retrans="500">
     <![CDATA[
@@ -109,7 +111,7 @@ Call-ID: [call_id]
 CSeq: 1 INVITE
 Contact: <sip:{self.number}@[local_ip]:[local_port]>
 Max-Forwards: 70
-Content-Type: application/sdp
+{extra}Content-Type: application/sdp
 Content-Length: [len]
 
 {_SDP}

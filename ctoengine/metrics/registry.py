@@ -75,6 +75,30 @@ class Metrics:
         self.agents = Gauge(
             "ctoengine_agents", "Agents who can serve the queue, by state", ["queue", "state"], registry=r
         )
+        self.service_level = Gauge(
+            "ctoengine_service_level",
+            "Answered within 20 s / (offered - short abandons - overflows); NaN with no calls",
+            ["queue", "window"],
+            registry=r,
+        )
+        self.abandoned_share = Gauge(
+            "ctoengine_abandoned_share",
+            "Abandoned after 5 s or more / (offered - short abandons - overflows)",
+            ["queue", "window"],
+            registry=r,
+        )
+        self.overflows = Counter(
+            "ctoengine_overflows", "Calls a peer centre answered for us", ["peer"], registry=r
+        )
+        self.overflows_received = Counter(
+            "ctoengine_overflows_received",
+            "Calls peers sent us, by origin and result",
+            ["origin", "result"],
+            registry=r,
+        )
+        self.peer_up = Gauge(
+            "ctoengine_peer_up", "1 when the peer's status is fresh, 0 when unknown", ["peer"], registry=r
+        )
         self.agent_state_changes = Counter(
             "ctoengine_agent_state_changes",
             "Agent state changes",

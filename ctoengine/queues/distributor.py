@@ -302,7 +302,7 @@ class Distributor:
         if w.ringing is not None:
             ag = self.agents[w.ringing]
             out += self._release_ring(ag, now, requeue_agent=True)
-        kind = "abandon" if reason == "abandoned" else "exit"
+        kind = {"abandoned": "abandon", "overflowed": "overflow"}.get(reason, "exit")
         out.append(QueueLog(kind, call_id, w.queue, None, now - w.entered_at, now))
         return out + self._forget(call_id)
 
@@ -463,32 +463,23 @@ class Distributor:
         return same.index(w) + 1
 
     def expected_wait(self, call_id: str, now: float) -> float | None:
-        """Honest expected wait: when will the agent for this position be free?
-
-        Staffed agents who can serve the queue each free up after the remaining
-        part of their current handle time (recent talk + wrap-up of this queue);
-        the caller at position p waits for the p-th of those moments, one more
-        handle time per round when p exceeds the number of agents. None when
-        nobody who can serve the queue is staffed.
-        """
+        """Honest expected wait of a waiting caller (see ``wait_at_position``);
+        None when nobody who can serve the queue is staffed."""
         w = self.waiting[call_id]
-        spec = self.queues[w.queue]
+        return self._wait_at(w.queue, self.position(call_id), now)
+
+    def expected_wait_new(self, queue: str, now: float) -> float | None:
+        """What a caller joining ``queue`` now would wait (the figure peers are told)."""
+        return self._wait_at(queue, sum(w.queue == queue for w in self.waiting.values()) + 1, now)
+
+    def _wait_at(self, queue: str, position: int, now: float) -> float | None:
+        spec = self.queues[queue]
         staffed = [a for a in self.agents.values() if a.state in STAFFED and spec.topic in a.spec.skills]
         if not staffed:
             return None
-        aht = self.handle_time(w.queue)
-        remaining = []
-        for a in staffed:
-            if a.state is S.AVAILABLE:
-                remaining.append(0.0)
-            elif a.state is S.WRAP_UP:
-                remaining.append(max(0.0, spec.wrap_up_s - (now - a.since)))
-            else:
-                remaining.append(max(0.0, aht - (now - a.since)))
-        remaining.sort()
-        p = self.position(call_id)
-        rounds, idx = divmod(p - 1, len(remaining))
-        return remaining[idx] + rounds * aht
+        available = sum(a.state is S.AVAILABLE for a in staffed)
+        wrap_left = [max(0.0, spec.wrap_up_s - (now - a.since)) for a in staffed if a.state is S.WRAP_UP]
+        return wait_at_position(position, available, wrap_left, len(staffed), self.handle_time(queue))
 
     def handle_time(self, queue: str) -> float:
         times = self._handle_times.get(queue)
@@ -572,4 +563,36 @@ __all__ = [
     "RingFailed",
     "Tick",
     "TransferToQueue",
+    "wait_at_position",
 ]
+
+
+def wait_at_position(
+    position: int, available: int, wrap_left: list[float], staffed: int, aht: float
+) -> float:
+    """The expected wait of the caller at ``position`` (1 = next).
+
+    The first ``available`` callers are served at once. Operators in wrap-up
+    free up at known moments (``wrap_left``). The others are talking, and a
+    talk's end cannot be read from how long it has lasted: talk times are
+    long-tailed, so an operator past the mean is not about to finish. So the
+    staffed operators together are taken to free up one every ``aht / staffed``
+    seconds (exact for exponential handle times; an estimate from elapsed talk
+    time said 0 s for most callers and sent almost nobody to a peer in
+    ``scripts/overflow-sim``). The caller waits for the n-th freeing moment of
+    the two merged. Shared with the simulation, so it measures this estimate.
+    """
+    needed = position - available
+    if needed <= 0:
+        return 0.0
+    step = aht / staffed
+    wraps = sorted(wrap_left)
+    i = talks = 0
+    moment = 0.0
+    for _ in range(needed):
+        if i < len(wraps) and wraps[i] <= (talks + 1) * step:
+            moment, i = wraps[i], i + 1
+        else:
+            talks += 1
+            moment = talks * step
+    return moment

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ctoengine.agents.states import AgentSpec, AgentStateChanged
 from ctoengine.ari import events as ari
@@ -24,7 +25,9 @@ from ctoengine.calls.context import CallContext
 from ctoengine.calls.timers import Timers
 from ctoengine.config.routing import RoutingConfig
 from ctoengine.errors import AriError
+from ctoengine.federation.service import FederationService, OverflowTo
 from ctoengine.logs import get_logger
+from ctoengine.metrics.sla import RollingSla
 from ctoengine.queues import distributor as q
 from ctoengine.records.model import AgentEventRecord, QueueEventRecord
 
@@ -60,6 +63,8 @@ class QueueService:
         self.calls: dict[str, CallTask] = {}
         self._persist = persist
         self._persist_handle: asyncio.TimerHandle | None = None
+        self.federation: FederationService | None = None  # set by the engine when peers are configured
+        self.sla = RollingSla(ZoneInfo(ctx.routing().centre.timezone))
 
     def now(self) -> float:
         return self.loop.time()
@@ -96,8 +101,9 @@ class QueueService:
                 reason=cmd.reason,
             )
         elif isinstance(cmd, q.QueueLog):
+            # An "overflow" leave is only an attempt: the outcome is counted when the peer answers.
             if cmd.kind in ("answer", "abandon", "exit") and cmd.wait_s is not None:
-                self.ctx.metrics.queue_wait.labels(cmd.queue, cmd.kind).observe(cmd.wait_s)
+                self.outcome(cmd.queue, cmd.kind, cmd.wait_s, self._wall_at(cmd.at))
             self.ctx.writer.submit(
                 QueueEventRecord(
                     call_id=cmd.call_id,
@@ -116,6 +122,10 @@ class QueueService:
                 task.deliver(cmd)
             else:
                 log.info("queue_command_for_gone_call", command=type(cmd).__name__, call_id=call_id)
+
+    def outcome(self, queue: str, kind: str, wait_s: float, at: datetime) -> None:
+        self.ctx.metrics.queue_wait.labels(queue, kind).observe(wait_s)
+        self.sla.observe(queue, kind, wait_s, at)
 
     def _wall_at(self, mono: float) -> datetime:
         return self.ctx.wall() - timedelta(seconds=max(0.0, self.now() - mono))
@@ -226,6 +236,10 @@ class QueueService:
             m.queue_longest_wait.labels(view["name"]).set(view["longest_wait_s"])
             for state, n in view["agents"].items():
                 m.agents.labels(view["name"], state).set(n)
+        for (queue, window), counts in self.sla.figures(self.ctx.wall()).items():
+            sl, ab = counts.service_level, counts.abandoned_share
+            m.service_level.labels(queue, window).set(float("nan") if sl is None else sl)
+            m.abandoned_share.labels(queue, window).set(float("nan") if ab is None else ab)
 
     def restore(self, saved: dict[str, Any]) -> dict[str, tuple[str, float]]:
         """Agents' states from the last snapshot; returns waiting callers' entry times (monotonic)."""
@@ -287,6 +301,9 @@ class _QueuedCall:
         self.announcement: str | None = None
         self.finished = False
         self.entered_at = 0.0
+        # Federation: a call overflowed to us is never sent on; each peer is tried once per call.
+        self.tried_peers: set[str] = set()
+        self.overflowing = False
         task.queue_session = self
 
     @property
@@ -298,6 +315,8 @@ class _QueuedCall:
         t.record.queue = self.queue
         if t.record.queued_at is None:
             t.record.queued_at = self.s.ctx.wall()
+            if self.s.federation is not None and self.task.hops == 0:
+                self.s.federation.usage.queued += 1
             if entered_at is not None:
                 # Restored after a restart (or transferred): the wait counts from the first entry.
                 t.record.queued_at -= timedelta(seconds=max(0.0, self.s.now() - entered_at))
@@ -305,6 +324,8 @@ class _QueuedCall:
         await self._hold_music(True)
         self.entered_at = self.s.now() if entered_at is None else entered_at
         self.s.feed(q.CallerQueued(call_id=t.call_id, queue=self.queue, entered_at=self.entered_at))
+        if self.s.federation is not None:
+            self.s.federation.consider(t.call_id)  # at entry, then every second while waiting
         while not self.finished:
             await self._handle(await t.events.get())
 
@@ -333,6 +354,103 @@ class _QueuedCall:
             await self._exit(item.action)
         elif isinstance(item, TransferRequest):
             await self._transfer(item)
+        elif isinstance(item, OverflowTo):
+            await self._overflow(item.peer)
+
+    async def _overflow(self, peer: str) -> None:
+        """Carry the caller to a peer centre over the trunk; if it is busy, does not answer or
+        fails, the caller goes back to our queue with his place (his entry time) kept."""
+        t, fed = self.task, self.s.federation
+        cfg = self.s.ctx.routing().federation
+        if (
+            fed is None or cfg is None or peer not in cfg.peers
+            or self.connected or self.leg_id is not None or self.finished
+        ):  # fmt: skip
+            self.overflowing = False
+            return
+        self.tried_peers.add(peer)
+        waited = self.s.now() - self.entered_at
+        self.s.feed(q.CallerLeft(call_id=t.call_id, reason="overflowed"))
+        fed_id = t.record.federation_id or f"{cfg.id}-{t.call_id}"
+        caller = t.channel.caller.number or "anonymous"
+        self.legs += 1
+        leg = f"{t.call_id}-p{self.legs}"
+        self.leg_id, self.leg_agent = leg, None
+        self.s.dispatcher.adopt(leg, t)
+        fed.usage.active[peer] = fed.usage.active.get(peer, 0) + 1
+        t.log.info("overflow_try", peer=peer, waited_s=round(waited, 1))
+        answered = False
+        try:
+            await self.client.originate(
+                leg,
+                cfg.peers[peer].trunk,
+                f"operator,{t.call_id}",
+                caller_id=f'"{caller}" <{caller}>',
+                timeout=max(1, int(cfg.answer_timeout_s)),
+                variables=fed.headers(
+                    federation_id=fed_id, topic=self.s.dist.queues[self.queue].topic,
+                    caller=caller, waited_s=waited, hops=self.task.hops,
+                ),
+            )  # fmt: skip
+            while True:
+                item = await t.events.get()
+                if isinstance(item, ari.StasisStart) and item.channel.id == leg:
+                    answered = True
+                    await self._bridge_peer(peer, fed_id, waited)
+                elif isinstance(item, ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp):
+                    if isinstance(item, p.CallerHungUp) or item.channel.id == t.call_id:
+                        t.gone = True
+                        self.finished = True
+                        if isinstance(item, ari.ChannelDestroyed):
+                            t.record.hangup_cause = item.cause_txt or str(item.cause)
+                        if answered:
+                            t.record.hangup_by = "caller"
+                        else:
+                            t.record.disposition = "abandoned"
+                        await self._drop_leg()
+                        return
+                    if item.channel.id == leg and isinstance(item, ari.ChannelDestroyed):
+                        self._forget_leg()
+                        if answered:  # the peer's side ended the call
+                            self.finished = True
+                            t.record.hangup_by = "peer"
+                            with contextlib.suppress(AriError):
+                                await ignore_gone(self.client.hangup(t.call_id))
+                            return
+                        t.log.info("overflow_refused", peer=peer, cause=item.cause)
+                        break
+        except AriError as e:
+            t.log.warning("overflow_failed", peer=peer, error=str(e))
+            self._forget_leg()
+        finally:
+            fed.usage.active[peer] -= 1
+            self.overflowing = False
+        # Back in our queue, in the place the first entry time gives him.
+        self.s.feed(q.CallerQueued(call_id=t.call_id, queue=self.queue, entered_at=self.entered_at))
+
+    async def _bridge_peer(self, peer: str, fed_id: str, waited: float) -> None:
+        t, fed = self.task, self.s.federation
+        assert fed is not None and self.leg_id is not None
+        t.record.disposition = "overflowed"
+        t.record.overflow_peer = peer
+        t.record.federation_id = fed_id
+        t.record.wait_seconds = round(waited, 3)
+        fed.usage.sent[peer] = fed.usage.sent.get(peer, 0) + 1
+        self.s.outcome(self.queue, "overflow", waited, self.s.ctx.wall())
+        self.s.ctx.metrics.overflows.labels(peer).inc()
+        await self._bridge_leg()
+        t.log.info("call_overflowed", peer=peer, federation_id=fed_id)
+
+    async def _bridge_leg(self) -> None:
+        """The answered leg (an operator's or a peer's) joins the caller: no more music or prompts."""
+        assert self.leg_id is not None
+        await self._hold_music(False)
+        if self.announcement is not None:
+            await ignore_gone(self.client.stop_playback(self.announcement))
+            self.announcement = None
+        await self.client.create_bridge(self.bridge_id)
+        self.bridged = True
+        await self.client.add_channels(self.bridge_id, [self.task.call_id, self.leg_id])
 
     async def _transfer(self, req: TransferRequest) -> None:
         """Blind transfer by the operator: the caller waits again, keeping his first entry time."""
@@ -409,13 +527,7 @@ class _QueuedCall:
         t.record.agent_id = self.leg_agent
         t.record.disposition = "answered"
         self.s.feed(q.RingAnswered(call_id=t.call_id, agent_id=self.leg_agent))
-        await self._hold_music(False)
-        if self.announcement is not None:
-            await ignore_gone(self.client.stop_playback(self.announcement))
-            self.announcement = None
-        await self.client.create_bridge(self.bridge_id)
-        self.bridged = True
-        await self.client.add_channels(self.bridge_id, [t.call_id, self.leg_id])
+        await self._bridge_leg()
         t.log.info("call_connected", agent=self.leg_agent)
 
     async def _leg_gone(self, cause: int) -> None:
@@ -477,6 +589,8 @@ class _QueuedCall:
         await self._hold_music(False)
         t.record.disposition = "callback_requested" if action == "callback" else "abandoned"
         t.record.hangup_by = "engine"
+        if t.record.queued_at is not None:  # the wait ends here, not after the goodbye prompt
+            t.record.wait_seconds = round((self.s.ctx.wall() - t.record.queued_at).total_seconds(), 3)
         t.log.info("queue_exit", action=action)
         cfg = self.s.ctx.routing().queue_prompts
         prompt = cfg.callback if action == "callback" else cfg.goodbye

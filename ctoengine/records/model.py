@@ -51,7 +51,7 @@ class CallRecord:
     def finish(self, ended_at: datetime) -> None:
         """Derive the durations once the call is over."""
         self.ended_at = ended_at
-        if self.queued_at is not None:
+        if self.queued_at is not None and self.wait_seconds is None:  # set already at a queue exit
             self.wait_seconds = _seconds(self.queued_at, self.agent_answered_at or ended_at)
         if self.agent_answered_at is not None:
             self.talk_seconds = _seconds(self.agent_answered_at, ended_at)

@@ -141,3 +141,13 @@ async def test_engine_reconnects_after_asterisk_restarts(stack: Stack, caller_nu
     assert (await call(Caller(caller_number).pause(800).dtmf("1").pause(1000), stack.sip)).ok
     (row,) = await stack.wait_cdr(caller_number)
     assert row["topic"] == "passport"
+    # Asterisk sends only the events the engine uses, over the new websocket too (the event filter).
+    async with s.get(f"{stack.api}/metrics") as r:
+        text = await r.text()
+    received = {
+        line.split('type="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("ctoengine_ari_events_total{")
+    }
+    assert "StasisStart" in received and "ChannelDtmfReceived" in received
+    assert not received & {"ChannelVarset", "Dial", "ChannelStateChange", "BridgeDestroyed"}, received

@@ -59,7 +59,8 @@ scrape_configs:
                 async with s.get(
                     f"http://{PROM}/api/v1/query", params={"query": "ctoengine:service_level:ratio_total"}
                 ) as r:
-                    result = (await r.json())["data"]["result"]
+                    # Prometheus answers 503 (text/plain) until its storage is ready: ask again.
+                    result = (await r.json())["data"]["result"] if r.status == 200 else None
                     if result:
                         value = float(result[0]["value"][1])
                         break

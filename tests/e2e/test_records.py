@@ -97,27 +97,29 @@ async def test_sla_intervals_match_an_independent_computation(stack: Stack) -> N
     """The `sla_intervals` view against the same figures computed here from the call rows."""
     pool = await stack.db()
     calls = await pool.fetch(
-        "SELECT queued_at, coalesce(queue, topic) AS queue, disposition, wait_seconds, talk_seconds,"
+        "SELECT queued_at, centre, coalesce(queue, topic) AS queue, disposition, wait_seconds, talk_seconds,"
         " wrap_up_seconds FROM calls WHERE queued_at IS NOT NULL"
     )
     assert calls, "earlier e2e tests leave queued calls behind"
-    expected: dict[tuple[object, str], dict[str, float]] = {}
+    expected: dict[tuple[object, str, str], dict[str, float]] = {}
     for c in calls:
         t = c["queued_at"]
         start = t.replace(minute=t.minute - t.minute % 15, second=0, microsecond=0)
         e = expected.setdefault(
-            (start, c["queue"]), {"offered": 0, "answered": 0, "within": 0, "ab": 0, "short": 0}
+            (start, c["centre"], c["queue"]),
+            {"offered": 0, "answered": 0, "within": 0, "ab": 0, "short": 0, "over": 0},
         )
         e["offered"] += 1
         wait = float(c["wait_seconds"] or 0)
         if c["disposition"] == "answered":
             e["answered"] += 1
             e["within"] += wait <= 20
+        e["over"] += c["disposition"] == "overflowed"
         if c["disposition"] == "abandoned":
             e["ab"] += 1
             e["short"] += wait < 5
     rows = await pool.fetch("SELECT * FROM sla_intervals")
-    got = {(r["interval_start"], r["queue"]): r for r in rows}
+    got = {(r["interval_start"], r["centre"], r["queue"]): r for r in rows}
     assert set(got) == set(expected)
     for key, e in expected.items():
         r = got[key]
@@ -127,7 +129,22 @@ async def test_sla_intervals_match_an_independent_computation(stack: Stack) -> N
             e["within"],
         )
         assert (r["abandoned"], r["short_abandoned"]) == (e["ab"], e["short"])
-        base = e["offered"] - e["short"]
+        base = e["offered"] - e["short"] - e["over"]
         if base:
             assert float(r["service_level"]) == pytest.approx(e["within"] / base, abs=1e-4)
             assert float(r["lost_share"]) == pytest.approx((e["ab"] - e["short"]) / base, abs=1e-4)
+
+    # The centre roll-up is the sum over its queues.
+    centres = await pool.fetch("SELECT * FROM sla_intervals_centre")
+    assert centres
+    for r in centres:
+        mine = [
+            e
+            for (start, centre, _), e in expected.items()
+            if (start, centre) == (r["interval_start"], r["centre"])
+        ]
+        assert r["offered"] == sum(e["offered"] for e in mine)
+        assert r["answered_within_target"] == sum(e["within"] for e in mine)
+        base = sum(e["offered"] - e["short"] - e["over"] for e in mine)
+        if base:
+            assert float(r["service_level"]) == pytest.approx(sum(e["within"] for e in mine) / base, abs=1e-4)

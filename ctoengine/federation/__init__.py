@@ -1,0 +1,1 @@
+"""Overflow to peer centres: load publishing, the pure decision, carrying the call."""
