@@ -128,6 +128,25 @@ class Stack:
             await asyncio.sleep(0.1)
         raise AssertionError(f"{agent_id} not {state} within {timeout}s: {seen}")
 
+    async def wait_phone(self, endpoint: str, timeout: float = 15) -> None:
+        """Wait until Asterisk's qualify sees ``endpoint``'s softphone answer.
+
+        Asterisk does not dial a contact it last found unreachable, so a phone
+        started for a test is not callable until the next OPTIONS reaches it.
+        """
+        s = await self.session()
+        url = f"{self.exports['ARI_URL']}/ari/endpoints/PJSIP/{endpoint}"
+        auth = aiohttp.BasicAuth(self.exports["ARI_USER"], self.exports["ARI_PASSWORD"])
+        deadline = time.monotonic() + timeout
+        state = None
+        while time.monotonic() < deadline:
+            async with s.get(url, auth=auth) as r:
+                state = (await r.json()).get("state") if r.status == 200 else r.status
+            if state == "online":
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{endpoint}'s phone not reachable within {timeout}s (endpoint state {state})")
+
     async def wait_waiting(self, queue: str, count: int, timeout: float = 10) -> dict[str, Any]:
         """The queue's view from the API once ``count`` callers wait in it."""
         deadline = time.monotonic() + timeout

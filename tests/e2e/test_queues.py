@@ -232,6 +232,7 @@ async def test_waiting_callers_survive_sigkill_of_the_engine(stack: Stack, calle
 async def test_transfer_to_an_allowlisted_external_destination(stack: Stack, caller_number: str) -> None:
     # In the e2e routing, key 9 sends the caller to "mfc", whose phone is op7's softphone.
     async with phones(op7="answer"):
+        await stack.wait_phone("op7")
         result = await call(caller(caller_number, "9"), stack.sip)
         assert result.ok, result.errors  # the destination hung up after talking; so did the engine
     (row,) = await stack.wait_cdr(caller_number)
