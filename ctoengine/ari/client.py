@@ -10,6 +10,7 @@ commands need not wait for a reply to learn one.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
@@ -44,6 +45,11 @@ def _translate(e: BaseException, what: str) -> AriError:
     if isinstance(e, aiohttp.ClientError | OSError | asyncio.TimeoutError):
         return AriUnavailable(f"{what}: Asterisk's ARI is unreachable ({e.__class__.__name__})")
     return AriError(f"{what}: {e.__class__.__name__}: {e}")
+
+
+def basic_auth(user: str, password: str) -> str:
+    """The Authorization header's value (aiohttp 3.14 deprecates its BasicAuth)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
 class AriClient:
@@ -121,7 +127,8 @@ class AriClient:
         self._require()
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(
-                auth=aiohttp.BasicAuth(self._user, self._password), timeout=aiohttp.ClientTimeout(total=10)
+                headers={"Authorization": basic_auth(self._user, self._password)},
+                timeout=aiohttp.ClientTimeout(total=10),
             )
         url = f"{self.base_url}/ari/" + "/".join(quote(s, safe="") for s in segments)
         started = time.perf_counter()

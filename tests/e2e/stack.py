@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from ctoengine.ari.client import basic_auth
+
 ROOT = Path(__file__).resolve().parents[2]
 
 TEST_PORTS = {
@@ -136,11 +138,11 @@ class Stack:
         """
         s = await self.session()
         url = f"{self.exports['ARI_URL']}/ari/endpoints/PJSIP/{endpoint}"
-        auth = aiohttp.BasicAuth(self.exports["ARI_USER"], self.exports["ARI_PASSWORD"])
+        auth = {"Authorization": basic_auth(self.exports["ARI_USER"], self.exports["ARI_PASSWORD"])}
         deadline = time.monotonic() + timeout
         state = None
         while time.monotonic() < deadline:
-            async with s.get(url, auth=auth) as r:
+            async with s.get(url, headers=auth) as r:
                 state = (await r.json()).get("state") if r.status == 200 else r.status
             if state == "online":
                 return
