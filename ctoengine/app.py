@@ -27,11 +27,11 @@ from ctoengine.calls.context import CallContext
 from ctoengine.calls.dispatch import Dispatcher
 from ctoengine.config import ConfigError, RoutingConfig, is_open, load_routing
 from ctoengine.db.pool import create_pool
-from ctoengine.errors import BadRequest, Unprocessable
+from ctoengine.errors import AriError, BadRequest, Unprocessable
 from ctoengine.federation.service import STATUS_PATH, FederationService
 from ctoengine.logs import get_logger
 from ctoengine.metrics.registry import Metrics, measure_loop_lag
-from ctoengine.queues.service import QueueService, build_distributor
+from ctoengine.queues.service import QueueService, RestoredCall, build_distributor
 from ctoengine.records.retention import keep_erasing
 from ctoengine.records.writer import RecordWriter
 from ctoengine.selfservice.providers import HttpProvider, PostgresProvider, StatusProvider
@@ -74,7 +74,7 @@ class Engine:
         )
         self.http = HttpApi(settings.api_token.get_secret_value(), self.metrics, self.health)
         self._stop = asyncio.Event()
-        self._restored: dict[str, tuple[str, float]] = {}
+        self._restored: dict[str, RestoredCall] = {}
         self._emergency_override: bool | None = None
         self._emergency_by: dict[str, str] = {}
         self._snapshot: dict[str, Any] | None = None
@@ -225,7 +225,13 @@ class Engine:
         self.http.app.router.add_get(STATUS_PATH, self.federation.http_status)
         saved = await self._load_snapshot()
         if saved is not None:
-            self._restored = queues.restore(saved)
+            # Which calls are still up decides whether an operator is restored talking on one.
+            try:
+                live = {str(c.get("id")) for c in await self.ari.list_channels()}
+            except AriError as e:
+                log.warning("ari_channels_unlisted", error=str(e))
+                live = set()
+            self._restored = queues.restore(saved, live)
         self.dispatcher.listeners.append(queues.on_ari_event)
         routes = AgentRoutes(queues, lambda: self.routing.pause_reasons)
         routes.register(self.http.app)

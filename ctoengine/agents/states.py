@@ -87,3 +87,12 @@ class Agent:
         if to not in (S.RESERVED, S.ON_CALL):
             self.call_id = None
         return change
+
+    def resume_call(self, call_id: str, now: float) -> AgentStateChanged:
+        """A restarted engine finds this operator still talking: the one way onto a call
+        without a ring (the new engine starts with everyone logged out)."""
+        if self.state is not S.LOGGED_OUT:
+            raise InvalidAgentTransition(self.id, self.state, S.ON_CALL)
+        change = AgentStateChanged(self.id, self.state, S.ON_CALL, "restored", now)
+        self.state, self.reason, self.since, self.call_id = S.ON_CALL, "restored", now, call_id
+        return change

@@ -209,6 +209,13 @@ class AriClient:
         body = {"variables": variables} if variables else None
         await self._rest("POST", "channels.originate", "channels", channel_id, params=params, body=body)
 
+    async def channel_exists(self, channel_id: str) -> bool:
+        try:
+            await self._rest("GET", "channels.get", "channels", channel_id)
+        except AriNotFound:
+            return False
+        return True
+
     async def list_channels(self) -> list[dict[str, Any]]:
         return list(await self._rest("GET", "channels.list", "channels") or [])
 

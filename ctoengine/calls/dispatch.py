@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ctoengine.agents.features import FeatureCall
 from ctoengine.ari import events as ari
@@ -24,6 +24,9 @@ from ctoengine.calls.context import CallContext
 from ctoengine.calls.task import CallTask, Incoming
 from ctoengine.errors import AriError
 from ctoengine.logs import get_logger
+
+if TYPE_CHECKING:
+    from ctoengine.queues.service import RestoredCall
 
 log = get_logger("ctoengine.dispatch")
 
@@ -142,27 +145,43 @@ class Dispatcher:
         finally:
             self.owners.pop(channel_id, None)
 
-    async def resume(self, restored: dict[str, tuple[str, float]]) -> None:
+    async def resume(self, restored: dict[str, RestoredCall]) -> None:
         """After a (re)connect: take back callers still in our Stasis application.
 
-        A caller who was waiting in a queue (``restored``: call id -> topic and
-        entry time) gets his place back; one who was in the IVR hears it again.
+        A caller of the last engine's snapshot (``restored``) gets his place back:
+        waiting with his original wait, or connected to the same operator or peer
+        centre; one who was in the IVR hears it again. A call of the snapshot
+        whose channel is gone ended while no engine ran: its row is written now.
         """
         app = self.ctx.ari.app
+        live: set[str] = set()
         for raw in await self.ctx.ari.list_channels():
             dialplan = raw.get("dialplan") or {}
             data = str(dialplan.get("app_data", "")).split(",")
-            if dialplan.get("app_name") != "Stasis" or data[:2] != [app, "inbound"]:
+            if (
+                dialplan.get("app_name") != "Stasis"
+                or data[0] != app
+                or data[1:2] not in (["inbound"], ["federation"])
+            ):
                 continue
             channel = ari.Channel.model_validate(raw)
+            live.add(channel.id)
             if channel.id in self.owners:
                 continue
-            task = CallTask(self.ctx, channel, data[2] if len(data) > 2 else "")
+            if data[1] == "federation":
+                task = CallTask(self.ctx, channel, "overflow")
+                task.incoming = Incoming.from_args(data[2:])
+            else:
+                task = CallTask(self.ctx, channel, data[2] if len(data) > 2 else "")
             task.resume = restored.get(channel.id)
             log.info("call_taken_back", call_id=channel.id, waiting=task.resume is not None)
             self.owners[channel.id] = task
             self.calls[channel.id] = task
             self.spawn(self._run_call(task))
+        if self.ctx.queues is not None:
+            for call_id, r in restored.items():
+                if call_id not in live:
+                    await self.ctx.queues.vanished(call_id, r)
 
     def adopt(self, channel_id: str, owner: Owner) -> None:
         """Route a channel's events (e.g. an originated leg) to ``owner``."""

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctoengine.ari import events as ari
 from ctoengine.ari.client import ignore_gone
@@ -26,6 +26,9 @@ from ctoengine.ivr.flow import IvrMachine
 from ctoengine.ivr.heard import heard, mark
 from ctoengine.logs import get_logger
 from ctoengine.records.model import CallRecord
+
+if TYPE_CHECKING:
+    from ctoengine.queues.service import RestoredCall
 
 log = get_logger("ctoengine.calls")
 
@@ -84,8 +87,8 @@ class CallTask:
         self.queue_session: Any = None  # set by the queue service while the caller is queued
         # Set on a graceful engine stop: the channel stays in Asterisk for the next engine.
         self.detached = False
-        # Set when a restarted engine takes back a caller who was waiting: (queue topic, entered_at).
-        self.resume: tuple[str, float] | None = None
+        # Set when a restarted engine takes back a caller it had in a queue, waiting or connected.
+        self.resume: RestoredCall | None = None
         self.incoming: Incoming | None = None  # set for a call a peer centre overflowed to us
 
     @property
@@ -132,10 +135,14 @@ class CallTask:
         self.ctx.metrics.active_calls.inc()
         self.log.info("call_start", caller=self.record.caller_number, dialed=self.dialed)
         try:
-            if self.resume is not None:
-                self.record.topic, entered_at = self.resume
-                self.record.ivr_path = ["restored"]
-                await self._run_queue(self.record.topic, entered_at)
+            if self.resume is not None and self.ctx.queues is not None:
+                r = self.resume
+                self.ctx.queues.take_back(self, r)
+                if r.leg is not None:
+                    await self.ctx.queues.serve_reattached(self, r)
+                else:
+                    self.record.topic = r.topic
+                    await self._run_queue(r.topic, r.entered_at)
                 return
             if self.channel.state != "Up":  # the hotline dialplan answers before Stasis()
                 await self.ctx.ari.answer(self.call_id)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -518,6 +519,11 @@ class Distributor:
                 }
                 for a in self.agents.values()
             },
+            "talks": [
+                {"call_id": a.call_id, "agent": a.id, "queue": t.queue, "talked_s": now - t.answered_at}
+                for a in self.agents.values()
+                if a.state is S.ON_CALL and a.call_id is not None and (t := self._talks.get(a.call_id))
+            ],
             "waiting": [
                 {
                     "call_id": w.call_id,
@@ -529,13 +535,26 @@ class Distributor:
             ],
         }
 
-    def restore_agents(self, snap: dict[str, Any], now: float) -> list[Command]:
+    def restore_agents(self, snap: dict[str, Any], now: float, live: Collection[str] = ()) -> list[Command]:
+        """Logins and pauses from a snapshot. An operator who was talking on a call in ``live``
+        (still up in Asterisk) is on that call again; a pause asked for during it waits for its end."""
+        talks = {
+            t["agent"]: t for t in snap.get("talks", []) if isinstance(t, dict) and t.get("call_id") in live
+        }
         out: list[Command] = []
         for agent_id, st in snap.get("agents", {}).items():
             ag = self.agents.get(agent_id)
-            if ag is None or not st.get("logged_in"):
+            talk = talks.get(agent_id)
+            if ag is None or not (st.get("logged_in") or talk):
                 continue
-            if st.get("paused"):
+            if talk is not None and talk.get("queue") in self.queues:
+                out.append(ag.resume_call(talk["call_id"], now))
+                self._talks[talk["call_id"]] = _Talk(talk["queue"], now - float(talk.get("talked_s", 0.0)))
+                if not st.get("logged_in"):
+                    ag.pending, ag.pending_reason = S.LOGGED_OUT, "logout"
+                elif st.get("paused"):
+                    ag.pending, ag.pending_reason = S.PAUSED, st.get("reason") or "restored"
+            elif st.get("paused"):
                 out.append(ag.set(S.PAUSED, now, st.get("reason") or "restored"))
             else:
                 out.append(ag.set(S.AVAILABLE, now, "restored"))

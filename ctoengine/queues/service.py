@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ from ctoengine.federation.service import FederationService, OverflowTo
 from ctoengine.logs import get_logger
 from ctoengine.metrics.sla import RollingSla
 from ctoengine.queues import distributor as q
-from ctoengine.records.model import AgentEventRecord, QueueEventRecord
+from ctoengine.records.model import AgentEventRecord, CallRecord, QueueEventRecord, from_json, to_json
 
 if TYPE_CHECKING:
     from ctoengine.calls.dispatch import Dispatcher
@@ -45,6 +45,27 @@ class TransferRequest:
     queue: str | None
     agent: str | None
     done: asyncio.Future[bool]
+
+
+@dataclass
+class RestoredCall:
+    """A call the last engine had in a queue, as its snapshot tells: waiting (no ``leg``) or
+    connected by ``leg`` to an operator (``agent``) or a peer centre (``peer``)."""
+
+    topic: str
+    entered_at: float
+    record: CallRecord | None
+    leg: str | None = None
+    agent: str | None = None
+    peer: str | None = None
+
+
+def _record(saved: Any) -> CallRecord | None:
+    try:
+        record = from_json({"table": "calls", "row": saved["record"]})
+    except (KeyError, TypeError, ValueError):
+        return None
+    return record if isinstance(record, CallRecord) else None
 
 
 class QueueService:
@@ -135,10 +156,23 @@ class QueueService:
         if self._persist_handle is None:
             self._persist_handle = self.loop.call_later(0.05, self._do_persist)
 
+    def persist_soon(self) -> None:
+        self._schedule_persist()
+
     def _do_persist(self) -> None:
         self._persist_handle = None
         # Waits are stored as "seconds ago" at a wall time: monotonic clocks do not survive a restart.
-        self._persist({"wall": self.ctx.wall().isoformat(), "state": self.dist.snapshot(self.now())})
+        # Each call's record so far goes with it: a restarted engine finishes the same row.
+        calls = {}
+        for call_id, task in self.calls.items():
+            session = getattr(task, "queue_session", None)
+            calls[call_id] = {
+                "record": to_json(task.record)["row"],
+                "leg": session.leg_id if session is not None and session.bridged else None,
+                "peer": task.record.overflow_peer if session is not None and session.bridged else None,
+            }
+        state = self.dist.snapshot(self.now())
+        self._persist({"wall": self.ctx.wall().isoformat(), "state": state, "calls": calls})
 
     def queue_for(self, topic: str) -> str:
         if topic in self.dist.queues:
@@ -241,23 +275,68 @@ class QueueService:
             m.service_level.labels(queue, window).set(float("nan") if sl is None else sl)
             m.abandoned_share.labels(queue, window).set(float("nan") if ab is None else ab)
 
-    def restore(self, saved: dict[str, Any]) -> dict[str, tuple[str, float]]:
-        """Agents' states from the last snapshot; returns waiting callers' entry times (monotonic)."""
+    def restore(self, saved: dict[str, Any], live: Collection[str] = ()) -> dict[str, RestoredCall]:
+        """Agents' states from the last snapshot, and the calls that were in the queues then:
+        waiting (with their entry time, monotonic) or talking (``live``: channels still up)."""
         try:
             wall = datetime.fromisoformat(saved["wall"])
             state = saved["state"]
-        except (KeyError, TypeError, ValueError):
+            calls = saved.get("calls") or {}
+        except (KeyError, TypeError, ValueError, AttributeError):
             log.warning("queue_snapshot_unreadable")
             return {}
-        for cmd in self.dist.restore_agents(state, self.now()):
+        for cmd in self.dist.restore_agents(state, self.now(), live):
             self._route(cmd)
         since = max(0.0, (self.ctx.wall() - wall).total_seconds())
-        out: dict[str, tuple[str, float]] = {}
+        out: dict[str, RestoredCall] = {}
         for w in state.get("waiting", []):
             queue = self.dist.queues.get(w.get("queue", "")) if isinstance(w, dict) else None
             if queue is not None:
-                out[w["call_id"]] = (queue.topic, self.now() - float(w["waited_s"]) - since)
+                entered = self.now() - float(w["waited_s"]) - since
+                out[w["call_id"]] = RestoredCall(queue.topic, entered, _record(calls.get(w["call_id"])))
+        for t in state.get("talks", []):
+            record = _record(calls.get(t.get("call_id")))
+            if record is not None and t.get("queue") in self.dist.queues:
+                leg = calls[t["call_id"]].get("leg")
+                out[t["call_id"]] = RestoredCall(record.topic or "", self.now(), record, leg, t.get("agent"))
+        for call_id, c in calls.items():
+            record = _record(c)
+            if call_id not in out and record is not None and c.get("peer") and c.get("leg"):
+                out[call_id] = RestoredCall(record.topic or "", self.now(), record, c["leg"], peer=c["peer"])
+        self.persist_soon()
         return out
+
+    def take_back(self, task: CallTask, restored: RestoredCall) -> None:
+        """A restarted engine's task for a caller it had: his record so far comes back."""
+        if restored.record is not None:
+            task.record = restored.record
+        else:  # a snapshot from before records were kept in it
+            task.record.ivr_path = ["restored"]
+
+    async def vanished(self, call_id: str, restored: RestoredCall) -> None:
+        """A call of the snapshot that ended while no engine ran: write its row (it must not be
+        missing), hang up the operator or peer left alone in the bridge and free the operator.
+        When it ended is not known: the row says so."""
+        if restored.leg is not None:
+            with contextlib.suppress(AriError):
+                await ignore_gone(self.ctx.ari.hangup(restored.leg))
+            with contextlib.suppress(AriError):
+                await ignore_gone(self.ctx.ari.destroy_bridge(f"{call_id}-br"))
+        record = restored.record
+        if record is None:
+            return
+        if restored.agent is None and restored.peer is None:
+            record.disposition = "abandoned"
+        elif restored.agent is not None:
+            record.wrap_up_seconds = self.dist.queues[
+                record.queue or self.queue_for(restored.topic)
+            ].wrap_up_s
+            self.feed(q.CallEnded(call_id=call_id, agent_id=restored.agent))
+        record.hangup_cause = "ended while the engine was down"
+        record.finish(self.ctx.wall())
+        self.ctx.writer.submit(record)
+        self.ctx.metrics.calls.labels(record.disposition, record.topic or "").inc()
+        log.info("call_ended_while_down", call_id=call_id, disposition=record.disposition)
 
     # --- one caller in the queue ---------------------------------------------
     async def serve(self, task: CallTask, topic: str, entered_at: float | None = None) -> None:
@@ -268,7 +347,19 @@ class QueueService:
         try:
             await session.run(entered_at)
         finally:
-            self.calls.pop(task.call_id, None)
+            if not task.detached:  # a detached call stays in the snapshot for the next engine
+                self.calls.pop(task.call_id, None)
+
+    async def serve_reattached(self, task: CallTask, restored: RestoredCall) -> None:
+        """Follow a call that was connected when the last engine stopped until it ends."""
+        queue = task.record.queue if task.record.queue in self.dist.queues else self.queue_for(restored.topic)
+        session = _QueuedCall(self, task, queue)
+        self.calls[task.call_id] = task
+        try:
+            await session.run_reattached(restored)
+        finally:
+            if not task.detached:
+                self.calls.pop(task.call_id, None)
 
     async def release(self, task: CallTask) -> None:
         """Teardown hook of a call task: nothing of this call stays in the queue."""
@@ -329,6 +420,57 @@ class _QueuedCall:
         while not self.finished:
             await self._handle(await t.events.get())
 
+    async def run_reattached(self, r: RestoredCall) -> None:
+        t = self.task
+        assert r.leg is not None
+        t.record.queue = self.queue
+        self.leg_id, self.leg_agent = r.leg, r.agent
+        self.s.dispatcher.adopt(r.leg, t)
+        self.connected, self.bridged = r.agent is not None, True
+        if t.record.queued_at is not None:  # a transfer back to a queue keeps the first entry time
+            self.entered_at = self.s.now() - (self.s.ctx.wall() - t.record.queued_at).total_seconds()
+        t.log.info("call_reattached", agent=r.agent, peer=r.peer)
+        # Asked only after adopting the leg, so that its end cannot slip between the two.
+        leg_up = await self.client.channel_exists(r.leg)
+        if r.peer is not None:
+            fed = self.s.federation
+            if fed is not None:
+                fed.usage.active[r.peer] = fed.usage.active.get(r.peer, 0) + 1
+            try:
+                await self._talk_to_peer(leg_up)
+            finally:
+                if fed is not None:
+                    fed.usage.active[r.peer] -= 1
+            return
+        if not leg_up:
+            await self._leg_gone(16)  # the operator hung up while no engine was running
+            return
+        while not self.finished:
+            await self._handle(await t.events.get())
+
+    async def _talk_to_peer(self, leg_up: bool = True) -> None:
+        """Bridged to a peer centre's operator: the call ends when either side hangs up."""
+        t = self.task
+        while leg_up:
+            item = await t.events.get()
+            if not isinstance(item, ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp):
+                continue
+            if isinstance(item, p.CallerHungUp) or item.channel.id == t.call_id:
+                t.gone = True
+                self.finished = True
+                if isinstance(item, ari.ChannelDestroyed):
+                    t.record.hangup_cause = item.cause_txt or str(item.cause)
+                t.record.hangup_by = "caller"
+                await self._drop_leg()
+                return
+            if item.channel.id == self.leg_id and isinstance(item, ari.ChannelDestroyed):
+                break
+        self._forget_leg()
+        self.finished = True
+        t.record.hangup_by = "peer"
+        with contextlib.suppress(AriError):
+            await ignore_gone(self.client.hangup(t.call_id))
+
     async def _handle(self, item: Any) -> None:
         t = self.task
         if isinstance(item, q.RingAgent):
@@ -338,6 +480,10 @@ class _QueuedCall:
         elif isinstance(item, ari.StasisStart):
             if item.channel.id == self.leg_id:
                 await self._answered()
+            else:  # a ring we gave up on (or the last engine's) answered after all
+                self.s.dispatcher.release(item.channel.id)
+                with contextlib.suppress(AriError):
+                    await ignore_gone(self.client.hangup(item.channel.id))
         elif isinstance(item, ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp):
             if isinstance(item, p.CallerHungUp) or item.channel.id == t.call_id:
                 await self._caller_gone(item)
@@ -379,7 +525,6 @@ class _QueuedCall:
         self.s.dispatcher.adopt(leg, t)
         fed.usage.active[peer] = fed.usage.active.get(peer, 0) + 1
         t.log.info("overflow_try", peer=peer, waited_s=round(waited, 1))
-        answered = False
         try:
             await self.client.originate(
                 leg,
@@ -395,28 +540,20 @@ class _QueuedCall:
             while True:
                 item = await t.events.get()
                 if isinstance(item, ari.StasisStart) and item.channel.id == leg:
-                    answered = True
                     await self._bridge_peer(peer, fed_id, waited)
-                elif isinstance(item, ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp):
+                    await self._talk_to_peer()
+                    return
+                if isinstance(item, ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp):
                     if isinstance(item, p.CallerHungUp) or item.channel.id == t.call_id:
                         t.gone = True
                         self.finished = True
                         if isinstance(item, ari.ChannelDestroyed):
                             t.record.hangup_cause = item.cause_txt or str(item.cause)
-                        if answered:
-                            t.record.hangup_by = "caller"
-                        else:
-                            t.record.disposition = "abandoned"
+                        t.record.disposition = "abandoned"
                         await self._drop_leg()
                         return
                     if item.channel.id == leg and isinstance(item, ari.ChannelDestroyed):
                         self._forget_leg()
-                        if answered:  # the peer's side ended the call
-                            self.finished = True
-                            t.record.hangup_by = "peer"
-                            with contextlib.suppress(AriError):
-                                await ignore_gone(self.client.hangup(t.call_id))
-                            return
                         t.log.info("overflow_refused", peer=peer, cause=item.cause)
                         break
         except AriError as e:
@@ -451,6 +588,7 @@ class _QueuedCall:
         await self.client.create_bridge(self.bridge_id)
         self.bridged = True
         await self.client.add_channels(self.bridge_id, [self.task.call_id, self.leg_id])
+        self.s.persist_soon()  # a restarted engine must find this call connected
 
     async def _transfer(self, req: TransferRequest) -> None:
         """Blind transfer by the operator: the caller waits again, keeping his first entry time."""

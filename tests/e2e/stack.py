@@ -130,20 +130,24 @@ class Stack:
             await asyncio.sleep(0.1)
         raise AssertionError(f"{agent_id} not {state} within {timeout}s: {seen}")
 
+    async def ari(self, method: str, path: str) -> tuple[int, Any]:
+        """Asterisk's ARI straight, as an outside actor (a hangup while no engine runs)."""
+        s = await self.session()
+        auth = {"Authorization": basic_auth(self.exports["ARI_USER"], self.exports["ARI_PASSWORD"])}
+        async with s.request(method, f"{self.exports['ARI_URL']}/ari/{path}", headers=auth) as r:
+            return r.status, (await r.json() if r.content_type == "application/json" else None)
+
     async def wait_phone(self, endpoint: str, timeout: float = 15) -> None:
         """Wait until Asterisk's qualify sees ``endpoint``'s softphone answer.
 
         Asterisk does not dial a contact it last found unreachable, so a phone
         started for a test is not callable until the next OPTIONS reaches it.
         """
-        s = await self.session()
-        url = f"{self.exports['ARI_URL']}/ari/endpoints/PJSIP/{endpoint}"
-        auth = {"Authorization": basic_auth(self.exports["ARI_USER"], self.exports["ARI_PASSWORD"])}
         deadline = time.monotonic() + timeout
         state = None
         while time.monotonic() < deadline:
-            async with s.get(url, headers=auth) as r:
-                state = (await r.json()).get("state") if r.status == 200 else r.status
+            status, body = await self.ari("GET", f"endpoints/PJSIP/{endpoint}")
+            state = body.get("state") if status == 200 else status
             if state == "online":
                 return
             await asyncio.sleep(0.1)

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import re
+import signal
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -208,3 +212,37 @@ async def test_a_call_overflowed_once_is_never_sent_on(centres: dict[str, Stack]
     await wait_metric(b, 'ctoengine_overflows_received_total{origin="A",result="refused"}', before + 1)
     pool = await b.db()
     assert await pool.fetchval("SELECT count(*) FROM calls WHERE federation_id = 'A-loop'") == 0
+
+
+async def test_a_call_at_the_peer_survives_a_restart_of_the_sender(
+    centres: dict[str, Stack], caller_number: str
+) -> None:
+    a, b = centres["A"], centres["B"]
+    await a.reset_agents()
+    await b.reset_agents()
+    async with phones("B", op1=25000):
+        await login(b, "op1")
+        await wait_metric(a, 'ctoengine_peer_up{peer="B"}', 1)
+        talk = await start_call(citizen(caller_number, wait_bye_ms=60000), a.sip)
+        await b.wait_agent("op1", "on_call")
+        pool = await a.db()
+        query = "SELECT value FROM engine_state WHERE instance = 'e2e-a' AND key = 'queues'"
+        for _ in range(100):  # kill A only once its snapshot has the call bridged to B
+            saved = json.loads(await pool.fetchval(query)).get("calls", {})
+            if any(
+                c["peer"] == "B" and c["record"]["caller_number"] == caller_number for c in saved.values()
+            ):
+                break
+            await asyncio.sleep(0.1)
+        os.kill(int((a.run_dir / "engine.pid").read_text()), signal.SIGKILL)
+        killed_at = datetime.now(UTC)
+        up = await asyncio.to_thread(run_stack, a.env, "up", check=False)
+        assert up.returncode == 0, up.stderr
+        result = await talk.wait(60)  # B's operator hangs up after 25 s; A's new engine ends the call
+        assert result.ok, result.errors
+    (row_a,) = await a.wait_cdr(caller_number)
+    assert (row_a["disposition"], row_a["overflow_peer"], row_a["hangup_by"]) == ("overflowed", "B", "peer")
+    assert row_a["ended_at"] > killed_at
+    (row_b,) = await b.wait_cdr(caller_number)
+    assert row_b["federation_id"] == row_a["federation_id"]
+    assert row_b["hangup_by"] == "agent"

@@ -25,12 +25,14 @@ BASE = int(TEST_PORTS["CTO_OP_PORT_BASE"])
 
 @contextlib.asynccontextmanager
 async def phones(**behaviour: str) -> AsyncIterator[dict[str, Softphone]]:
-    """Softphones by operator id: ``"answer"`` (after 0.3 s, talk 2 s), ``"long"`` (15 s), ``"ignore"``."""
+    """Softphones by operator id: ``"answer"`` (after 0.3 s, talk 2 s), ``"long"`` (15 s), ``"longer"``
+    (30 s), ``"ignore"``."""
     started: dict[str, Softphone] = {}
     try:
         for op, how in behaviour.items():
             n = int(op.removeprefix("op"))
-            xml = operator_xml(ring_ms=300, hold_ms=15000 if how == "long" else 2000, answer=how != "ignore")
+            hold = {"long": 15000, "longer": 30000}.get(how, 2000)
+            xml = operator_xml(ring_ms=300, hold_ms=hold, answer=how != "ignore")
             started[op] = await start_softphone(BASE + n, xml, media_port=26000 + 10 * n)
         yield started
     finally:
@@ -227,6 +229,64 @@ async def test_waiting_callers_survive_sigkill_of_the_engine(stack: Stack, calle
     # Their waits count from before the kill, not from the restart.
     assert row_a["queued_at"] < row_b["queued_at"] < killed_at
     assert row_a["wait_seconds"] > (row_a["agent_answered_at"] - killed_at).total_seconds() + 1
+
+
+async def test_connected_calls_survive_sigkill_of_the_engine(stack: Stack, caller_number: str) -> None:
+    """Three conversations when the engine dies: A goes on; B's caller and C's operator hang up
+    while no engine runs. The new engine follows A to its end and finishes B's and C's rows."""
+    number = {k: f"{caller_number[:-1]}{i}" for i, k in enumerate("ABC", 1)}
+    calls = {}
+    async with phones(op8="longer", op9="long", op10="long"):
+        for key, op in zip("ABC", ("op8", "op9", "op10"), strict=True):
+            await login(stack, op)  # one at a time: A goes to op8, B to op9, C to op10
+            calls[key] = await start_call(caller(number[key], "3", talk_ms=60000), stack.sip)
+            await stack.wait_agent(op, "on_call")
+        pool = await stack.db()
+        saved: dict[str, dict[str, object]] = {}
+        for _ in range(100):  # kill only once the snapshot holds the three conversations
+            raw = await pool.fetchval(
+                "SELECT value FROM engine_state WHERE instance = 'e2e' AND key = 'queues'"
+            )
+            saved = {c["record"]["caller_number"]: c for c in json.loads(raw).get("calls", {}).values()}
+            if all(saved.get(n, {}).get("leg") for n in number.values()):
+                break
+            await asyncio.sleep(0.1)
+        call_id = {k: str(saved[n]["record"]["call_id"]) for k, n in number.items()}
+        leg = {k: str(saved[n]["leg"]) for k, n in number.items()}
+        os.kill(int((stack.run_dir / "engine.pid").read_text()), signal.SIGKILL)
+        killed_at = datetime.now(UTC)
+        assert (await stack.ari("DELETE", f"channels/{call_id['B']}"))[0] == 204  # B's caller hangs up
+        assert (await stack.ari("DELETE", f"channels/{leg['C']}"))[0] == 204  # C's operator hangs up
+        up = await asyncio.to_thread(run_stack, stack.env, "up", check=False)
+        assert up.returncode == 0, up.stderr
+        agent = await stack.agent("op8")
+        assert agent["state"] == "on_call"  # talking to A, not offered a new call
+
+        rc = await calls["C"].wait(30)  # the engine ends C's call: his operator is gone
+        assert rc.ok, rc.errors
+        (row_c,) = await stack.wait_cdr(number["C"])
+        assert (row_c["disposition"], row_c["agent_id"], row_c["hangup_by"]) == ("answered", "op10", "agent")
+
+        (row_b,) = await stack.wait_cdr(number["B"])  # written by the new engine: not missing
+        assert (row_b["disposition"], row_b["agent_id"]) == ("answered", "op9")
+        assert row_b["hangup_cause"] == "ended while the engine was down"
+        for _ in range(100):  # and op9's phone, left alone in the bridge, is hung up
+            if (await stack.ari("GET", f"channels/{leg['B']}"))[0] == 404:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("B's operator leg is still up")
+        assert (await calls["B"].wait(10)).ok
+
+        ra = await calls["A"].wait(40)  # op8 hangs up after his 30 s: the engine ends A's call
+        assert ra.ok, ra.errors
+        await stack.wait_agent("op8", "available")  # after his wrap-up
+    (row_a,) = await stack.wait_cdr(number["A"])
+    assert (row_a["disposition"], row_a["agent_id"], row_a["hangup_by"]) == ("answered", "op8", "agent")
+    assert row_a["ivr_path"] == "main:3"  # the record of before the kill, finished
+    assert row_a["agent_answered_at"] < killed_at < row_a["ended_at"]
+    assert row_a["talk_seconds"] > (row_a["ended_at"] - killed_at).total_seconds()
+    assert row_a["wrap_up_seconds"] == 2
 
 
 async def test_transfer_to_an_allowlisted_external_destination(stack: Stack, caller_number: str) -> None:

@@ -175,6 +175,32 @@ def test_snapshot_restores_logins_and_order() -> None:
     ]
 
 
+def test_an_operator_talking_at_a_restart_is_on_that_call_again() -> None:
+    d = make()
+    d.handle(q.AgentLogin("op1"), 0.0)
+    d.handle(q.AgentLogin("op2"), 0.0)
+    d.handle(q.CallerQueued("c1", "passport", 1.0), 1.0)  # op1 or op2: whoever is rung
+    talker = next(a for a in ("op1", "op2") if d.agents[a].state is S.RESERVED)
+    d.handle(q.RingAnswered("c1", talker), 2.0)
+    d.handle(q.AgentPause(talker, "lunch"), 3.0)
+    snap = d.snapshot(12.0)
+    assert snap["talks"] == [{"call_id": "c1", "agent": talker, "queue": "passport", "talked_s": 10.0}]
+
+    fresh = make()
+    fresh.restore_agents(snap, 100.0, live={"c1"})
+    assert (fresh.agents[talker].state, fresh.agents[talker].call_id) == (S.ON_CALL, "c1")
+    assert rings(fresh.handle(q.CallerQueued("c2", "passport", 101.0), 101.0)) != [("c2", talker)]
+    out = fresh.handle(q.CallEnded("c1", talker), 120.0)
+    assert StartTimer(f"wrap:{talker}", 180.0) in out
+    assert fresh.handle_time("passport") == pytest.approx(30.0 + 60.0)  # talk counts from before
+    fresh.handle(q.Tick(f"wrap:{talker}"), 180.0)
+    assert (fresh.agents[talker].state, fresh.agents[talker].reason) == (S.PAUSED, "lunch")
+
+    gone = make()  # the call ended while no engine ran: back to where the operator was
+    gone.restore_agents(snap, 100.0, live=set())
+    assert (gone.agents[talker].state, gone.agents[talker].reason) == (S.PAUSED, "lunch")
+
+
 # --- properties -------------------------------------------------------------------
 AGENTS = ["op1", "op2", "op3"]
 event = st.one_of(
