@@ -78,6 +78,7 @@ class Engine:
         self._emergency_override: bool | None = None
         self._emergency_by: dict[str, str] = {}
         self._snapshot: dict[str, Any] | None = None
+        self._call_changes: dict[str, dict[str, Any] | None] = {}  # call id -> its saved state; None: gone
         self._snapshot_saved = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -140,12 +141,25 @@ class Engine:
         self._snapshot = snap
         self._snapshot_saved.set()
 
+    def _keep_call(self, call_id: str, saved: dict[str, Any] | None) -> None:
+        # One row per call in a queue, written when it changes, so that the cost does not grow
+        # with the number of calls waiting or talking.
+        self._call_changes[call_id] = saved
+        self._snapshot_saved.set()
+
     async def _load_snapshot(self) -> dict[str, Any] | None:
         pool = await self.pool()
-        raw = await pool.fetchval(
-            "SELECT value FROM engine_state WHERE instance = $1 AND key = 'queues'", self.settings.instance
+        rows = await pool.fetch(
+            "SELECT key, value FROM engine_state"
+            " WHERE instance = $1 AND (key = 'queues' OR key LIKE 'call:%')",
+            self.settings.instance,
         )
-        return json.loads(raw) if isinstance(raw, str) else None
+        values = {r["key"]: json.loads(r["value"]) for r in rows if isinstance(r["value"], str)}
+        snap = values.pop("queues", None)
+        if not isinstance(snap, dict):
+            return None
+        snap["calls"] = {key.removeprefix("call:"): value for key, value in values.items()}
+        return snap
 
     async def _save_snapshots(self) -> None:
         """The latest snapshot wins; a failed write is retried with the next change or in a second."""
@@ -155,22 +169,35 @@ class Engine:
                     await self._snapshot_saved.wait()
             self._snapshot_saved.clear()
             snap, self._snapshot = self._snapshot, None
-            if snap is None:
+            calls, self._call_changes = self._call_changes, {}
+            if snap is None and not calls:
                 continue
             try:
-                pool = await self.pool()
-                await pool.execute(
-                    """INSERT INTO engine_state (instance, key, value, updated_at)
-                       VALUES ($1, 'queues', $2, now())
-                       ON CONFLICT (instance, key)
-                       DO UPDATE SET value = EXCLUDED.value, updated_at = now()""",
-                    self.settings.instance,
-                    json.dumps(snap),
-                )
-            except Exception as e:  # the database may be down: keep the snapshot for the next try
+                await self._write_state(snap, calls)
+            except Exception as e:  # the database may be down: keep the changes for the next try
                 log.warning("snapshot_not_saved", error=str(e) or type(e).__name__)
                 if self._snapshot is None:
                     self._snapshot = snap
+                self._call_changes = {**calls, **self._call_changes}
+
+    async def _write_state(
+        self, snap: dict[str, Any] | None, calls: dict[str, dict[str, Any] | None]
+    ) -> None:
+        upsert = """INSERT INTO engine_state (instance, key, value, updated_at) VALUES ($1, $2, $3, now())
+                    ON CONFLICT (instance, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"""
+        instance = self.settings.instance
+        rows = [(instance, f"call:{k}", json.dumps(v)) for k, v in calls.items() if v is not None]
+        if snap is not None:
+            rows.append((instance, "queues", json.dumps(snap)))
+        gone = [f"call:{k}" for k, v in calls.items() if v is None]
+        pool = await self.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            if rows:
+                await conn.executemany(upsert, rows)
+            if gone:
+                await conn.execute(
+                    "DELETE FROM engine_state WHERE instance = $1 AND key = ANY($2::text[])", instance, gone
+                )
 
     # --- admin: reload and emergency ----------------------------------------
     def _register_admin_routes(self) -> None:
@@ -218,7 +245,9 @@ class Engine:
         """Check dependencies once (clear errors), then start serving."""
         await self.pool()  # DatabaseError with one clear line if unreachable
         await self.ari.connect()  # AriAuthError / AriUnavailable
-        queues = QueueService(self.ctx, self.dispatcher, build_distributor(self.routing), self._keep_snapshot)
+        queues = QueueService(
+            self.ctx, self.dispatcher, build_distributor(self.routing), self._keep_snapshot, self._keep_call
+        )
         self.ctx.queues = queues
         self.federation = FederationService(queues, lambda: self.routing)
         queues.federation = self.federation

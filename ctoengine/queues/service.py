@@ -75,6 +75,7 @@ class QueueService:
         dispatcher: Dispatcher,
         distributor: q.Distributor,
         persist: Callable[[dict[str, Any]], None],
+        persist_call: Callable[[str, dict[str, Any] | None], None] = lambda call_id, saved: None,
     ) -> None:
         self.ctx = ctx
         self.dispatcher = dispatcher
@@ -83,6 +84,7 @@ class QueueService:
         self.timers = Timers(lambda name: self.feed(q.Tick(name)), self.loop.time)
         self.calls: dict[str, CallTask] = {}
         self._persist = persist
+        self._persist_call = persist_call
         self._persist_handle: asyncio.TimerHandle | None = None
         self.federation: FederationService | None = None  # set by the engine when peers are configured
         self.sla = RollingSla(ZoneInfo(ctx.routing().centre.timezone))
@@ -156,23 +158,22 @@ class QueueService:
         if self._persist_handle is None:
             self._persist_handle = self.loop.call_later(0.05, self._do_persist)
 
-    def persist_soon(self) -> None:
-        self._schedule_persist()
-
     def _do_persist(self) -> None:
         self._persist_handle = None
         # Waits are stored as "seconds ago" at a wall time: monotonic clocks do not survive a restart.
-        # Each call's record so far goes with it: a restarted engine finishes the same row.
-        calls = {}
-        for call_id, task in self.calls.items():
-            session = getattr(task, "queue_session", None)
-            calls[call_id] = {
-                "record": to_json(task.record)["row"],
-                "leg": session.leg_id if session is not None and session.bridged else None,
-                "peer": task.record.overflow_peer if session is not None and session.bridged else None,
-            }
-        state = self.dist.snapshot(self.now())
-        self._persist({"wall": self.ctx.wall().isoformat(), "state": state, "calls": calls})
+        self._persist({"wall": self.ctx.wall().isoformat(), "state": self.dist.snapshot(self.now())})
+
+    def save_call(self, task: CallTask) -> None:
+        """Store the call's record so far, and its leg once connected: a restarted engine finishes
+        the same row. Called when they change (queue entry, connection, transfer)."""
+        session = getattr(task, "queue_session", None)
+        leg = session.leg_id if session is not None and session.bridged else None
+        saved = {
+            "record": to_json(task.record)["row"],
+            "leg": leg,
+            "peer": task.record.overflow_peer if leg else None,
+        }
+        self._persist_call(task.call_id, saved)
 
     def queue_for(self, topic: str) -> str:
         if topic in self.dist.queues:
@@ -303,7 +304,9 @@ class QueueService:
             record = _record(c)
             if call_id not in out and record is not None and c.get("peer") and c.get("leg"):
                 out[call_id] = RestoredCall(record.topic or "", self.now(), record, c["leg"], peer=c["peer"])
-        self.persist_soon()
+        for call_id in calls.keys() - out.keys():  # rows of calls that had ended
+            self._persist_call(call_id, None)
+        self._schedule_persist()
         return out
 
     def take_back(self, task: CallTask, restored: RestoredCall) -> None:
@@ -322,15 +325,15 @@ class QueueService:
                 await ignore_gone(self.ctx.ari.hangup(restored.leg))
             with contextlib.suppress(AriError):
                 await ignore_gone(self.ctx.ari.destroy_bridge(f"{call_id}-br"))
+        self._persist_call(call_id, None)
         record = restored.record
         if record is None:
             return
         if restored.agent is None and restored.peer is None:
             record.disposition = "abandoned"
         elif restored.agent is not None:
-            record.wrap_up_seconds = self.dist.queues[
-                record.queue or self.queue_for(restored.topic)
-            ].wrap_up_s
+            spec = self.dist.queues.get(record.queue or "")
+            record.wrap_up_seconds = spec.wrap_up_s if spec is not None else None
             self.feed(q.CallEnded(call_id=call_id, agent_id=restored.agent))
         record.hangup_cause = "ended while the engine was down"
         record.finish(self.ctx.wall())
@@ -347,8 +350,7 @@ class QueueService:
         try:
             await session.run(entered_at)
         finally:
-            if not task.detached:  # a detached call stays in the snapshot for the next engine
-                self.calls.pop(task.call_id, None)
+            self._call_over(task)
 
     async def serve_reattached(self, task: CallTask, restored: RestoredCall) -> None:
         """Follow a call that was connected when the last engine stopped until it ends."""
@@ -358,8 +360,12 @@ class QueueService:
         try:
             await session.run_reattached(restored)
         finally:
-            if not task.detached:
-                self.calls.pop(task.call_id, None)
+            self._call_over(task)
+
+    def _call_over(self, task: CallTask) -> None:
+        self.calls.pop(task.call_id, None)
+        if not task.detached:  # a detached call is left in Asterisk for the next engine
+            self._persist_call(task.call_id, None)
 
     async def release(self, task: CallTask) -> None:
         """Teardown hook of a call task: nothing of this call stays in the queue."""
@@ -414,6 +420,7 @@ class _QueuedCall:
                 t.record.started_at = min(t.record.started_at, t.record.queued_at)
         await self._hold_music(True)
         self.entered_at = self.s.now() if entered_at is None else entered_at
+        self.s.save_call(t)
         self.s.feed(q.CallerQueued(call_id=t.call_id, queue=self.queue, entered_at=self.entered_at))
         if self.s.federation is not None:
             self.s.federation.consider(t.call_id)  # at entry, then every second while waiting
@@ -588,7 +595,7 @@ class _QueuedCall:
         await self.client.create_bridge(self.bridge_id)
         self.bridged = True
         await self.client.add_channels(self.bridge_id, [self.task.call_id, self.leg_id])
-        self.s.persist_soon()  # a restarted engine must find this call connected
+        self.s.save_call(self.task)  # a restarted engine must find this call connected
 
     async def _transfer(self, req: TransferRequest) -> None:
         """Blind transfer by the operator: the caller waits again, keeping his first entry time."""
@@ -616,6 +623,7 @@ class _QueuedCall:
         t.record.agent_answered_at = None
         t.record.disposition = "abandoned"
         await self._hold_music(True)
+        self.s.save_call(t)
         self.s.feed(
             q.CallerQueued(call_id=t.call_id, queue=queue, entered_at=self.entered_at, agent=req.agent)
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shlex
 import subprocess
@@ -104,6 +105,12 @@ class Stack:
                 return rows
             await asyncio.sleep(0.2)
         raise AssertionError(f"expected {count} cdr row(s) for {caller} within {timeout}s, got {len(rows)}")
+
+    async def saved_calls(self, instance: str = "e2e") -> list[dict[str, Any]]:
+        """The calls the engine has stored for a restart (record so far, leg once connected)."""
+        pool = await self.db()
+        query = "SELECT value FROM engine_state WHERE instance = $1 AND key LIKE 'call:%'"
+        return [json.loads(r["value"]) for r in await pool.fetch(query, instance)]
 
     async def post(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         s = await self.session()

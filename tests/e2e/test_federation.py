@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import signal
@@ -225,13 +224,9 @@ async def test_a_call_at_the_peer_survives_a_restart_of_the_sender(
         await wait_metric(a, 'ctoengine_peer_up{peer="B"}', 1)
         talk = await start_call(citizen(caller_number, wait_bye_ms=60000), a.sip)
         await b.wait_agent("op1", "on_call")
-        pool = await a.db()
-        query = "SELECT value FROM engine_state WHERE instance = 'e2e-a' AND key = 'queues'"
-        for _ in range(100):  # kill A only once its snapshot has the call bridged to B
-            saved = json.loads(await pool.fetchval(query)).get("calls", {})
-            if any(
-                c["peer"] == "B" and c["record"]["caller_number"] == caller_number for c in saved.values()
-            ):
+        for _ in range(100):  # kill A only once it has stored the call as bridged to B
+            saved = await a.saved_calls("e2e-a")
+            if any(c["peer"] == "B" and c["record"]["caller_number"] == caller_number for c in saved):
                 break
             await asyncio.sleep(0.1)
         os.kill(int((a.run_dir / "engine.pid").read_text()), signal.SIGKILL)

@@ -12,6 +12,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -241,13 +242,9 @@ async def test_connected_calls_survive_sigkill_of_the_engine(stack: Stack, calle
             await login(stack, op)  # one at a time: A goes to op8, B to op9, C to op10
             calls[key] = await start_call(caller(number[key], "3", talk_ms=60000), stack.sip)
             await stack.wait_agent(op, "on_call")
-        pool = await stack.db()
-        saved: dict[str, dict[str, object]] = {}
-        for _ in range(100):  # kill only once the snapshot holds the three conversations
-            raw = await pool.fetchval(
-                "SELECT value FROM engine_state WHERE instance = 'e2e' AND key = 'queues'"
-            )
-            saved = {c["record"]["caller_number"]: c for c in json.loads(raw).get("calls", {}).values()}
+        saved: dict[str, Any] = {}
+        for _ in range(100):  # kill only once the engine has stored the three conversations
+            saved = {c["record"]["caller_number"]: c for c in await stack.saved_calls()}
             if all(saved.get(n, {}).get("leg") for n in number.values()):
                 break
             await asyncio.sleep(0.1)
