@@ -90,6 +90,7 @@ class CallTask:
         # Set when a restarted engine takes back a caller it had in a queue, waiting or connected.
         self.resume: RestoredCall | None = None
         self.incoming: Incoming | None = None  # set for a call a peer centre overflowed to us
+        self.transfer_fallback: str | None = None  # the queue after an external transfer that failed
 
     @property
     def hops(self) -> int:
@@ -150,6 +151,8 @@ class CallTask:
                 await self._run_overflowed_in(self.incoming)
                 return
             topic = await self._run_ivr()
+            if topic is None and self.transfer_fallback is not None:
+                topic = self.record.topic = self.config.queues[self.transfer_fallback].topic
             if topic is not None and not self.gone:
                 await self._run_queue(topic)
         except AriError as e:
@@ -283,6 +286,30 @@ class CallTask:
             if bridged:
                 with contextlib.suppress(AriError):
                     await ignore_gone(self.ctx.ari.destroy_bridge(bridge))
+        if not bridged and not self.gone and dest.on_failure_queue is not None:
+            await self._fall_back(destination, dest.on_failure_queue, dest.failure_prompt)
+
+    async def _fall_back(self, destination: str, queue: str, prompt: str) -> None:
+        """The destination did not take the call: say so, then an operator's queue (run by ``run``)."""
+        self.log.info("transfer_fallback", destination=destination, queue=queue)
+        self.record.self_service = {"transfer": destination, "connected": False}
+        self.record.hangup_by = None
+        self.transfer_fallback = queue
+        playback = f"{self.call_id}-xfail"
+        if not await ignore_gone(self.ctx.ari.play(self.call_id, playback, [self.config.media(prompt)])):
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(30):
+                while True:
+                    event = await self.events.get()
+                    if isinstance(event, ari.PlaybackFinished) and event.playback.id == playback:
+                        return
+                    if (
+                        isinstance(event, ari.ChannelDestroyed | ari.StasisEnd)
+                        and event.channel.id == self.call_id
+                    ):
+                        self.gone = True
+                        return
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

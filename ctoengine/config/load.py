@@ -105,6 +105,12 @@ def _semantic(cfg: RoutingConfig, c: _Checker, base: Path) -> None:
         elif kind in ("play", "hangup"):
             prompts.append((path, target))
 
+    for name, dest in cfg.external_destinations.items():
+        if dest.on_failure_queue is not None:
+            if dest.on_failure_queue not in cfg.queues:
+                where = ("external_destinations", name, "on_failure_queue")
+                c.add(where, f"queue {dest.on_failure_queue!r} does not exist")
+            prompts.append((("external_destinations", name, "failure_prompt"), dest.failure_prompt))
     for name, f in cfg.flows.items():
         prompts.append((("flows", name, "greeting"), f.greeting))
         if f.goodbye:

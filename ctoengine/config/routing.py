@@ -231,6 +231,14 @@ class QueuePrompts(_M):
 class ExternalDestination(_M):
     endpoint: str = Field(description="Dial string, e.g. PJSIP/mfc-office@pstn")
     title: str = Field(default="", description="Human name")
+    on_failure_queue: str | None = Field(
+        default=None,
+        description="Queue the caller waits in when the destination is busy, does not answer or fails;"
+        " without it the call ends there",
+    )
+    failure_prompt: str = Field(
+        default="transfer_failed", description="Said before that queue: 'could not connect, stay on the line'"
+    )
 
 
 class Peer(_M):

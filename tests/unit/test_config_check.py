@@ -103,3 +103,17 @@ def test_an_action_needs_exactly_one_key(routing_dir: Path) -> None:
     (err,) = _errors(f)
     assert "exactly one of" in err
     assert f":{_line_of(f, 'menu: main}')}:" in err
+
+
+def test_a_transfer_fallback_must_be_a_queue(routing_dir: Path) -> None:
+    f = routing_dir / "routing.yaml"
+    f.write_text(
+        f.read_text(encoding="utf-8")
+        + "external_destinations:\n  mfc: {endpoint: PJSIP/mfc, on_failure_queue: pasport}\n",
+        encoding="utf-8",
+    )
+    (err,) = _errors(f)
+    assert err.startswith(f"{f}:{_line_of(f, 'pasport')}:")
+    assert "queue 'pasport' does not exist (at external_destinations.mfc.on_failure_queue)" in err
+    f.write_text(f.read_text(encoding="utf-8").replace("pasport", "passport"), encoding="utf-8")
+    assert load_routing(f).external_destinations["mfc"].on_failure_queue == "passport"
