@@ -143,9 +143,9 @@ class Engine:
 
     def _keep_call(self, call_id: str, saved: dict[str, Any] | None) -> None:
         # One row per call in a queue, written when it changes, so that the cost does not grow
-        # with the number of calls waiting or talking.
+        # with the number of calls waiting or talking. Every such change also changes the queue
+        # snapshot, whose 50 ms debounce wakes the writer: one write carries both.
         self._call_changes[call_id] = saved
-        self._snapshot_saved.set()
 
     async def _load_snapshot(self) -> dict[str, Any] | None:
         pool = await self.pool()
@@ -183,21 +183,24 @@ class Engine:
     async def _write_state(
         self, snap: dict[str, Any] | None, calls: dict[str, dict[str, Any] | None]
     ) -> None:
-        upsert = """INSERT INTO engine_state (instance, key, value, updated_at) VALUES ($1, $2, $3, now())
-                    ON CONFLICT (instance, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"""
-        instance = self.settings.instance
-        rows = [(instance, f"call:{k}", json.dumps(v)) for k, v in calls.items() if v is not None]
+        keys = [f"call:{k}" for k, v in calls.items() if v is not None]
+        values = [json.dumps(v) for v in calls.values() if v is not None]
         if snap is not None:
-            rows.append((instance, "queues", json.dumps(snap)))
+            keys.append("queues")
+            values.append(json.dumps(snap))
         gone = [f"call:{k}" for k, v in calls.items() if v is None]
         pool = await self.pool()
-        async with pool.acquire() as conn, conn.transaction():
-            if rows:
-                await conn.executemany(upsert, rows)
-            if gone:
-                await conn.execute(
-                    "DELETE FROM engine_state WHERE instance = $1 AND key = ANY($2::text[])", instance, gone
-                )
+        # One statement, one round trip: this runs up to 20 times a second under load.
+        await pool.execute(
+            """WITH gone AS (DELETE FROM engine_state WHERE instance = $1 AND key = ANY($4::text[]))
+               INSERT INTO engine_state (instance, key, value, updated_at)
+               SELECT $1, k, v::jsonb, now() FROM unnest($2::text[], $3::text[]) AS t(k, v)
+               ON CONFLICT (instance, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()""",
+            self.settings.instance,
+            keys,
+            values,
+            gone,
+        )
 
     # --- admin: reload and emergency ----------------------------------------
     def _register_admin_routes(self) -> None:
