@@ -304,11 +304,7 @@ class CallTask:
                     event = await self.events.get()
                     if isinstance(event, ari.PlaybackFinished) and event.playback.id == playback:
                         return
-                    if (
-                        isinstance(event, ari.ChannelDestroyed | ari.StasisEnd)
-                        and event.channel.id == self.call_id
-                    ):
-                        self.gone = True
+                    if isinstance(self._to_core(event), p.CallerHungUp):  # also sets self.gone
                         return
 
     def spawn(self, coro: Any) -> None:
