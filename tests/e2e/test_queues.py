@@ -301,13 +301,13 @@ async def test_transfer_to_an_allowlisted_external_destination(stack: Stack, cal
 
 
 async def test_a_failed_transfer_falls_back_to_an_operator(stack: Stack, caller_number: str) -> None:
-    # Key 7: a destination that cannot be reached, with the general queue as its fallback.
+    # Key 8: a destination that cannot be reached, with the general queue as its fallback.
     async with phones(op5="answer"):
         await login(stack, "op5")
-        result = await call(caller(caller_number, "7"), stack.sip)
+        result = await call(caller(caller_number, "8"), stack.sip)
         assert result.ok, result.errors
     (row,) = await stack.wait_cdr(caller_number)
-    assert (row["ivr_path"], row["topic"], row["queue"]) == ("main:7", "general", "general")
+    assert (row["ivr_path"], row["topic"], row["queue"]) == ("main:8", "general", "general")
     assert (row["disposition"], row["agent_id"], row["hangup_by"]) == ("answered", "op5", "agent")
     pool = await stack.db()
     self_service = await pool.fetchval("SELECT self_service FROM calls WHERE call_id = $1", row["call_id"])
