@@ -295,16 +295,20 @@ class CallTask:
         self.record.self_service = {"transfer": destination, "connected": False}
         self.record.hangup_by = None
         self.transfer_fallback = queue
-        playback = f"{self.call_id}-xfail"
-        if not await ignore_gone(self.ctx.ari.play(self.call_id, playback, [self.config.media(prompt)])):
+        await self.say(f"{self.call_id}-xfail", [self.config.media(prompt)])
+
+    async def say(self, playback_id: str, media: list[str], timeout: float = 30) -> None:
+        """Play and wait until it is over, or until the caller hangs up (then ``gone``).
+        Other events meanwhile are dropped: nothing else is listened to during it."""
+        if not await ignore_gone(self.ctx.ari.play(self.call_id, playback_id, media)):
             return
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(timeout):
                 while True:
                     event = await self.events.get()
-                    if isinstance(event, ari.PlaybackFinished) and event.playback.id == playback:
+                    if isinstance(event, ari.PlaybackFinished) and event.playback.id == playback_id:
                         return
-                    if isinstance(self._to_core(event), p.CallerHungUp):  # also sets self.gone
+                    if isinstance(self._to_core(event), p.CallerHungUp):
                         return
 
     def spawn(self, coro: Any) -> None:

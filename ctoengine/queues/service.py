@@ -462,15 +462,12 @@ class _QueuedCall:
             item = await t.events.get()
             if not isinstance(item, ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp):
                 continue
-            if isinstance(item, p.CallerHungUp) or item.channel.id == t.call_id:
-                t.gone = True
-                self.finished = True
-                if isinstance(item, ari.ChannelDestroyed):
-                    t.record.hangup_cause = item.cause_txt or str(item.cause)
+            if self._is_callers_end(item):
+                self._caller_ended(item)
                 t.record.hangup_by = "caller"
                 await self._drop_leg()
                 return
-            if item.channel.id == self.leg_id and isinstance(item, ari.ChannelDestroyed):
+            if isinstance(item, ari.ChannelDestroyed) and item.channel.id == self.leg_id:
                 break
         self._forget_leg()
         self.finished = True
@@ -479,7 +476,6 @@ class _QueuedCall:
             await ignore_gone(self.client.hangup(t.call_id))
 
     async def _handle(self, item: Any) -> None:
-        t = self.task
         if isinstance(item, q.RingAgent):
             await self._ring(item)
         elif isinstance(item, q.CancelRing):
@@ -492,9 +488,9 @@ class _QueuedCall:
                 with contextlib.suppress(AriError):
                     await ignore_gone(self.client.hangup(item.channel.id))
         elif isinstance(item, ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp):
-            if isinstance(item, p.CallerHungUp) or item.channel.id == t.call_id:
+            if self._is_callers_end(item):
                 await self._caller_gone(item)
-            elif item.channel.id == self.leg_id and isinstance(item, ari.ChannelDestroyed):
+            elif isinstance(item, ari.ChannelDestroyed) and item.channel.id == self.leg_id:
                 await self._leg_gone(item.cause)
         elif isinstance(item, q.Announce):
             await self._announce(item)
@@ -551,15 +547,12 @@ class _QueuedCall:
                     await self._talk_to_peer()
                     return
                 if isinstance(item, ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp):
-                    if isinstance(item, p.CallerHungUp) or item.channel.id == t.call_id:
-                        t.gone = True
-                        self.finished = True
-                        if isinstance(item, ari.ChannelDestroyed):
-                            t.record.hangup_cause = item.cause_txt or str(item.cause)
+                    if self._is_callers_end(item):
+                        self._caller_ended(item)
                         t.record.disposition = "abandoned"
                         await self._drop_leg()
                         return
-                    if item.channel.id == leg and isinstance(item, ari.ChannelDestroyed):
+                    if isinstance(item, ari.ChannelDestroyed) and item.channel.id == leg:
                         self._forget_leg()
                         t.log.info("overflow_refused", peer=peer, cause=item.cause)
                         break
@@ -693,12 +686,20 @@ class _QueuedCall:
         reason = "busy" if cause in _BUSY_CAUSES else "no_answer" if cause in _NO_ANSWER_CAUSES else "failed"
         self.s.feed(q.RingFailed(call_id=t.call_id, agent_id=agent, reason=reason))
 
-    async def _caller_gone(self, event: ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp) -> None:
+    def _is_callers_end(self, event: ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp) -> bool:
+        return isinstance(event, p.CallerHungUp) or event.channel.id == self.task.call_id
+
+    def _caller_ended(self, event: ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp) -> None:
+        """The caller hung up: this queue phase is over, and the record says why."""
         t = self.task
         t.gone = True
+        self.finished = True
         if isinstance(event, ari.ChannelDestroyed):
             t.record.hangup_cause = event.cause_txt or str(event.cause)
-        self.finished = True
+
+    async def _caller_gone(self, event: ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp) -> None:
+        t = self.task
+        self._caller_ended(event)
         if self.connected:
             t.record.hangup_by = "caller"
             # The operator's wrap-up after this call: a fixed timer of the queue.
@@ -745,24 +746,10 @@ class _QueuedCall:
 
     async def _say_then_hang_up(self, media: str) -> None:
         t = self.task
-        pb = f"{t.call_id}-bye"
-        if await ignore_gone(self.client.play(t.call_id, pb, [media])):
-            try:
-                async with asyncio.timeout(30):
-                    while True:
-                        item = await t.events.get()
-                        if isinstance(item, ari.PlaybackFinished) and item.playback.id == pb:
-                            break
-                        if (
-                            isinstance(item, ari.ChannelDestroyed | ari.StasisEnd)
-                            and item.channel.id == t.call_id
-                        ):
-                            t.gone = True
-                            return
-            except TimeoutError:
-                pass
-        with contextlib.suppress(AriError):
-            await ignore_gone(self.client.hangup(t.call_id))
+        await t.say(f"{t.call_id}-bye", [media])
+        if not t.gone:
+            with contextlib.suppress(AriError):
+                await ignore_gone(self.client.hangup(t.call_id))
 
     async def _hold_music(self, on: bool) -> None:
         if on == self.moh or self.task.gone:
