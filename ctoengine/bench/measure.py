@@ -43,19 +43,39 @@ def rss_kib(pid: int) -> int:
 
 
 @dataclass
-class PeakMemory:
-    """Samples the resident memory of some processes until stopped."""
+class ProcessSampler:
+    """Samples the resident memory and CPU time of some processes until stopped:
+    peak memory, and peak CPU over any ``window_s`` (an average over a whole
+    phase hides the seconds when both arrivals and conversations were up)."""
 
     pids: dict[str, int]
     every_s: float = 0.5
+    window_s: float = 3.0
     peak_kib: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            now = loop.time()
             for name, pid in self.pids.items():
                 with contextlib.suppress(OSError):  # the process is gone: its peak stays
                     self.peak_kib[name] = max(self.peak_kib.get(name, 0), rss_kib(pid))
+                    self.cpu.setdefault(name, []).append((now, cpu_seconds(pid)))
             await asyncio.sleep(self.every_s)
+
+    def peak_cpu_pct(self, name: str) -> float | None:
+        """Highest CPU use over a window, in % of one core."""
+        samples = self.cpu.get(name, [])
+        best: float | None = None
+        j = 0
+        for i, (t, c) in enumerate(samples):
+            while samples[j][0] < t - self.window_s:
+                j += 1
+            if j < i and t - samples[j][0] >= self.window_s / 2:
+                pct = (c - samples[j][1]) / (t - samples[j][0]) * 100
+                best = pct if best is None else max(best, pct)
+        return None if best is None else round(best, 1)
 
 
 # --- sipp -----------------------------------------------------------------------
@@ -135,7 +155,18 @@ class QueueFigures(Counts):
     ring_latency_s: list[float] = field(default_factory=list)  # queued -> first operator rung
 
 
-_LOG = re.compile(r"BENCH (queued|ring) (\S+) ([0-9.]+)")
+_LOG = re.compile(r"BENCH (queued|ring|answer) (\S+) ([0-9.]+)")
+
+
+def _bench_lines(messages_log: Path, since_epoch: float) -> dict[str, dict[str, float]]:
+    """The dialplan's BENCH log lines: per kind, per call, the first moment."""
+    out: dict[str, dict[str, float]] = {"queued": {}, "ring": {}, "answer": {}}
+    if messages_log.exists():
+        for kind, call, ts in _LOG.findall(messages_log.read_text(errors="replace")):
+            t = float(ts)
+            if t >= since_epoch:
+                out[kind].setdefault(call, t)
+    return out
 
 
 def baseline_figures(queue_log: Path, messages_log: Path, since_epoch: float) -> QueueFigures:
@@ -154,17 +185,23 @@ def baseline_figures(queue_log: Path, messages_log: Path, since_epoch: float) ->
                 fig.record("abandon", float(data[2]))
             elif event in ("EXITWITHTIMEOUT", "EXITEMPTY"):
                 fig.record("exit", float(data[2]) if len(data) > 2 else 0.0)
-    queued: dict[str, float] = {}
-    rung: dict[str, float] = {}
-    if messages_log.exists():
-        for kind, call, ts in _LOG.findall(messages_log.read_text(errors="replace")):
-            t = float(ts)
-            if t < since_epoch:
-                continue
-            if kind == "queued":
-                queued[call] = t
-            else:
-                rung.setdefault(call, t)
+    lines = _bench_lines(messages_log, since_epoch)
+    queued, rung = lines["queued"], lines["ring"]
+    fig.ring_latency_s = [rung[c] - queued[c] for c in rung if c in queued]
+    return fig
+
+
+def direct_figures(messages_log: Path, since_epoch: float) -> QueueFigures:
+    """The bare dialplan has no queue_log: a call is answered when its operator's
+    answer line is there (wait: from the key to that answer), else it left unanswered."""
+    lines = _bench_lines(messages_log, since_epoch)
+    queued, rung, answered = lines["queued"], lines["ring"], lines["answer"]
+    fig = QueueFigures()
+    for call, t in queued.items():
+        if call in answered:
+            fig.record("answer", answered[call] - t)
+        else:
+            fig.record("exit", 0.0)
     fig.ring_latency_s = [rung[c] - queued[c] for c in rung if c in queued]
     return fig
 

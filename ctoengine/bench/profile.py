@@ -1,6 +1,7 @@
 """The benchmark profile: the same operators, skills, menu and timings for the
-engine (a routing file) and for the baseline (a dialplan with Queue() and
-queues.conf), written into the benchmark's run folder."""
+engine (a routing file), for the baseline (a dialplan with Queue() and
+queues.conf) and for the bare dialplan (Dial() to a free operator, no queue:
+the box's own limit), written into the benchmark's run folder."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ENGINE_DID = "88003336060"
 BASELINE_DID = "88003336061"
+DIRECT_DID = "88003336062"
 TOPICS = ("passport", "general")  # key 1 and key 2
 
 
@@ -80,6 +82,34 @@ exten => s,1,Log(NOTICE,BENCH ring ${{BENCH_ID}} ${{STRFTIME(,,%s.%6q)}})
 """
 
 
+def direct_dialplan(t: Timings) -> str:
+    """The box's own limit: the same greeting, key and log lines, then Dial()
+    straight to the next operator in turn, with no queue logic at all.
+
+    Taking operators in turn is "a free operator" as long as there are more
+    operators than callers up at once (the ramp is sized so): the one picked
+    last spoke a whole round ago. The shared counter may hand two calls one
+    operator under a race; one sipp answers for all of them, so that costs nothing.
+    """
+    return f"""; The benchmark's bare dialplan (written by scripts/bench): no queue, Dial() in turn.
+[from-pstn](+)
+exten => {DIRECT_DID},1,Answer()
+ same => n,Playback(beep)
+ same => n,Read(KEY,beep,1,,1,3)
+ same => n,Set(__BENCH_ID=${{UNIQUEID}})
+ same => n,Log(NOTICE,BENCH queued ${{UNIQUEID}} ${{STRFTIME(,,%s.%6q)}})
+ same => n,Set(N=${{IF($["${{GLOBAL(BENCH_NEXT)}}" = ""]?0:${{GLOBAL(BENCH_NEXT)}})}})
+ same => n,Set(GLOBAL(BENCH_NEXT)=$[(${{N}} + 1) % {t.operators}])
+ same => n,Set(OP=op$[${{N}} + 1])
+ same => n,Dial(PJSIP/${{OP}},{int(t.ring_timeout_s)},b(bench-predial^s^1)U(bench-answered))
+ same => n,Hangup()
+
+[bench-answered]
+exten => s,1,Log(NOTICE,BENCH answer ${{BENCH_ID}} ${{STRFTIME(,,%s.%6q)}})
+ same => n,Return()
+"""
+
+
 def baseline_queues(t: Timings) -> str:
     members = "\n".join(f"member => PJSIP/op{i}" for i in range(1, t.operators + 1))
     # "q-": [general] is queues.conf's own settings section, not a queue.
@@ -112,6 +142,6 @@ def write(folder: Path, t: Timings, prompts_dir: Path = REPO_ROOT / "prompts" / 
     routing.write_text(routing_yaml(t, prompts_dir), encoding="utf-8")
     extra = folder / "asterisk-extra"
     extra.mkdir(exist_ok=True)
-    (extra / "extensions-extra.conf").write_text(baseline_dialplan(), encoding="utf-8")
+    (extra / "extensions-extra.conf").write_text(baseline_dialplan() + direct_dialplan(t), encoding="utf-8")
     (extra / "queues-extra.conf").write_text(baseline_queues(t), encoding="utf-8")
     return routing, extra

@@ -1,5 +1,6 @@
-"""``scripts/bench``: the same load through the engine and through Asterisk's
-Queue(), on one stack, one after the other; a table, and JSON for tracking.
+"""``scripts/bench``: the same load through the engine, through Asterisk's
+Queue() and through a bare dialplan (Dial() to a free operator, no queue: the
+box's own limit), on one stack, one after the other; a table, and JSON for tracking.
 
 One sipp process answers for every operator (all their contacts point at it):
 it rings briefly, answers, sends RTP and hangs up after the hold time. Two sipp
@@ -28,7 +29,8 @@ from ctoengine.bench import measure, profile
 from ctoengine.loadgen.scenario import Caller, operator_xml
 
 ROOT = profile.REPO_ROOT
-SYSTEMS = ("baseline", "engine")
+SYSTEMS = ("direct", "baseline", "engine")
+DIDS = {"engine": profile.ENGINE_DID, "baseline": profile.BASELINE_DID, "direct": profile.DIRECT_DID}
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ class Bench:
 
     # --- one load through one system ----------------------------------------------------
     async def phase(self, system: str, load: Load, tag: str = "") -> dict[str, Any]:
-        did = profile.ENGINE_DID if system == "engine" else profile.BASELINE_DID
+        did = DIDS[system]
         work = self.run_dir / f"sipp-{system}{tag}"
         work.mkdir(parents=True, exist_ok=True)
         for old in work.glob("*"):
@@ -159,7 +161,7 @@ class Bench:
         uas_before = measure.sipp_stats(self.run_dir / "sipp-operators" / "stats.csv")
         cpu0 = {k: measure.cpu_seconds(pid) for k, pid in pids.items()}
         lag0 = await self._lag_buckets()
-        memory = measure.PeakMemory(pids)
+        memory = measure.ProcessSampler(pids)
         sampler = asyncio.create_task(memory.run())
         t0 = time.time()
         callers = []
@@ -191,6 +193,7 @@ class Bench:
         uas = measure.sipp_stats(self.run_dir / "sipp-operators" / "stats.csv")
         rtt = measure.sipp_response_ms(work)
         offered = sum(s.offered for s in sipp)
+        wall = max(1e-3, time.time() - t0)
         lag_p99 = measure.histogram_quantile(lag0, lag1, 0.99) if system == "engine" else None
         return {
             "system": system,
@@ -212,6 +215,13 @@ class Bench:
             "engine_cpu_s_per_call": _round((cpu1["engine"] - cpu0["engine"]) / max(1, offered), 4)
             if system == "engine"
             else None,
+            # % of one core, over the whole phase and at its busiest 3 s: what limits a rate.
+            "asterisk_cpu_pct": round((cpu1["asterisk"] - cpu0["asterisk"]) / wall * 100, 1),
+            "asterisk_cpu_pct_peak": memory.peak_cpu_pct("asterisk"),
+            "engine_cpu_pct": round((cpu1["engine"] - cpu0["engine"]) / wall * 100, 1)
+            if system == "engine"
+            else None,
+            "engine_cpu_pct_peak": memory.peak_cpu_pct("engine") if system == "engine" else None,
             "asterisk_peak_mib": round(memory.peak_kib.get("asterisk", 0) / 1024, 1),
             "engine_peak_mib": round(memory.peak_kib.get("engine", 0) / 1024, 1)
             if system == "engine"
@@ -227,9 +237,11 @@ class Bench:
             return measure.buckets(await r.text(), "ctoengine_event_loop_lag_seconds")
 
     async def _figures(self, system: str, did: str, t0: float, calls: int) -> measure.QueueFigures:
+        log = self.run_dir / "asterisk" / "log"
         if system == "baseline":
-            log = self.run_dir / "asterisk" / "log"
             return measure.baseline_figures(log / "queue_log", log / "messages.log", t0 - 1)
+        if system == "direct":
+            return measure.direct_figures(log / "messages.log", t0 - 1)
         conn = await asyncpg.connect(self.exports["DATABASE_URL"])
         try:
             # The record writer batches: wait (bounded) until every queued call has its row.
@@ -283,10 +295,13 @@ def ratios(engine: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float 
 
 
 def table(result: dict[str, Any]) -> str:
+    """engine, Queue() and the bare dialplan side by side; the ratio is engine / Queue()."""
     e, b, r = result["engine"], result["baseline"], result["ratios"]
-    lines = [f"{'':<40} {'engine':>10} {'Queue()':>10} {'ratio':>7}"]
+    d = result.get("direct", {})
+    lines = [f"{'':<40} {'engine':>10} {'Queue()':>10} {'bare':>10} {'ratio':>7}"]
     for key, title in ROWS:
-        lines.append(f"{title:<40} {_cell(e.get(key)):>10} {_cell(b.get(key)):>10} {_cell(r.get(key)):>7}")
+        cells = (_cell(e.get(key)), _cell(b.get(key)), _cell(d.get(key)), _cell(r.get(key)))
+        lines.append(f"{title:<40} {cells[0]:>10} {cells[1]:>10} {cells[2]:>10} {cells[3]:>7}")
     e_cpu, a_cpu = e.get("engine_cpu_s_per_call"), e.get("asterisk_cpu_s_per_call")
     if e_cpu is not None and a_cpu:
         lines.append(f"engine CPU / Asterisk CPU (engine run): {e_cpu / a_cpu:.2f}")
@@ -309,24 +324,66 @@ async def compare(bench: Bench, load: Load) -> dict[str, Any]:
     return out
 
 
-async def ramp(bench: Bench, rates: list[float], step_s: float) -> dict[str, Any]:
-    """Each system, rate by rate, until the first failed call or retransmission."""
+def clean(step: dict[str, Any]) -> bool:
+    """A rate is carried cleanly when no call failed, no SIP message was sent
+    twice and every caller reached an operator."""
+    return not step["failed"] and not step["retransmissions"] and step["answered"] >= step["offered"]
+
+
+def limit_of(step: dict[str, Any], cpus: int) -> str:
+    """What most plausibly stopped a system at its first unclean step, from its
+    own figures: the event loop, the box's CPU, or neither (SIP timing alone)."""
+    lag = step.get("event_loop_lag_ms_p99")
+    ast = step.get("asterisk_cpu_pct_peak") or 0.0
+    eng = step.get("engine_cpu_pct_peak") or 0.0
+    if lag is not None and lag >= 100:
+        return f"engine event loop (lag p99 {lag:g} ms)"
+    if ast + eng >= 85 * cpus:
+        return f"box CPU (Asterisk {ast:g}% + engine {eng:g}% of one core, {cpus} cores)"
+    if ast >= 95:
+        return f"Asterisk CPU ({ast:g}% of one core at peak)"
+    return f"SIP timing with CPU to spare (Asterisk {ast:g}%, engine {eng:g}% at peak)"
+
+
+def next_rates(rates: list[float], limit: float) -> list[float]:
+    """The rates given, then on by the last step until ``limit``: the ramp goes
+    until the first unclean step, not merely to the top of the list."""
+    out = list(rates)
+    step = rates[-1] - rates[-2] if len(rates) > 1 else rates[-1]
+    step = max(step, 1.0)
+    while out[-1] + step <= limit:
+        out.append(out[-1] + step)
+    return out
+
+
+async def ramp(bench: Bench, rates: list[float], step_s: float, limit: float) -> dict[str, Any]:
+    """Each system, rate by rate, until its first failed call or retransmission."""
     out: dict[str, Any] = {}
+    cpus = os.cpu_count() or 1
     for system in SYSTEMS:
-        steps, clean = [], None
-        for rate in rates:
+        steps, last_clean, stopped = [], None, None
+        for rate in next_rates(rates, limit):
             r = await bench.phase(system, Load(rate, step_s), tag=f"-ramp{rate:g}")
             steps.append(r)
             print(f"ramp {system} {rate:g}/s: failed {r['failed']}, retransmissions {r['retransmissions']}, "
-                  f"concurrent {r['peak_concurrent_calls']}", file=sys.stderr)  # fmt: skip
-            if r["failed"] or r["retransmissions"]:
+                  f"answered {r['answered']}/{r['offered']}, concurrent {r['peak_concurrent_calls']}, "
+                  f"Asterisk CPU peak {r['asterisk_cpu_pct_peak']}%, engine {r['engine_cpu_pct_peak']}%",
+                  file=sys.stderr)  # fmt: skip
+            if not clean(r):
+                stopped = r
                 break
-            clean = r
+            last_clean = r
         out[system] = {
-            "highest_clean_rate_cps": clean["rate_cps"] if clean else None,
-            "concurrent_at_clean_rate": clean["peak_concurrent_calls"] if clean else None,
+            "highest_clean_rate_cps": last_clean["rate_cps"] if last_clean else None,
+            "concurrent_at_clean_rate": last_clean["peak_concurrent_calls"] if last_clean else None,
+            "first_unclean_rate_cps": stopped["rate_cps"] if stopped else None,
+            "limited_by": limit_of(stopped, cpus) if stopped else f"not reached by {limit:g} calls/s",
             "steps": steps,
         }
+    direct = out["direct"]["highest_clean_rate_cps"]
+    for system in ("engine", "baseline"):
+        mine = out[system]["highest_clean_rate_cps"]
+        out[system]["share_of_bare"] = round(mine / direct, 3) if mine and direct else None
     return out
 
 
@@ -340,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--operators", type=int, default=300, help="operators (default 300)")
     p.add_argument("--ramp", help="comma-separated rates for ramp mode, e.g. 5,10,15,20,30")
     p.add_argument("--ramp-step", type=float, default=30.0, help="seconds of new calls per ramp step")
+    p.add_argument(
+        "--ramp-max", type=float, default=150.0, help="past the list, the ramp goes on up to this rate"
+    )
     p.add_argument("--smoke", action="store_true", help="a few calls on ports of their own (the test suite)")
     p.add_argument("--json", type=Path, help="where to write the JSON (default run/bench/bench-TIME.json)")
     p.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
@@ -363,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             await bench.up()
             if rates:
-                return {"params": params, "ramp": await ramp(bench, rates, args.ramp_step)}
+                return {"params": params, "ramp": await ramp(bench, rates, args.ramp_step, args.ramp_max)}
             return {"params": params, **await compare(bench, Load(args.rate, args.duration))}
         finally:
             await bench.stop_sipp()
@@ -377,8 +437,10 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     if rates:
         for system, r in result["ramp"].items():
-            print(f"{system}: highest clean rate {r['highest_clean_rate_cps']} calls/s, "
-                  f"{r['concurrent_at_clean_rate']} concurrent callers")  # fmt: skip
+            share = f", {r['share_of_bare']:.0%} of the bare dialplan's" if r.get("share_of_bare") else ""
+            print(f"{system}: highest clean rate {r['highest_clean_rate_cps']} calls/s "
+                  f"({r['concurrent_at_clean_rate']} concurrent callers){share}; first unclean "
+                  f"{r['first_unclean_rate_cps']} calls/s, limited by {r['limited_by']}")  # fmt: skip
     else:
         print(table(result))
     print(f"JSON: {out}")

@@ -45,8 +45,10 @@ async def test_up_call_cdr_down(tmp_path: Path, caller_number: str) -> None:
     try:
         assert up.returncode == 0, up.stderr
         status = await asyncio.to_thread(run_stack, env, "status")
-        pids = [int(line.rsplit("pid ", 1)[1].rstrip(")")) for line in status.stdout.splitlines()]
+        lines = status.stdout.splitlines()
+        pids = [int(line.rsplit("pid ", 1)[1].rstrip(")")) for line in lines if "(pid " in line]
         assert len(pids) == 3
+        assert any(line.startswith("asterisk version: Asterisk 22.") for line in lines), status.stdout
         exports = parse_exports((await asyncio.to_thread(run_stack, env, "env")).stdout)
         result = await call(Caller(number=caller_number).pause(2500), exports["CTO_SIP"])
         assert result.ok, result.errors

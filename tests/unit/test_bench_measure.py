@@ -85,7 +85,9 @@ def test_the_benchmark_routing_file_is_a_valid_routing_file(routing_dir: Path) -
     assert {q.wrap_up_s for q in cfg.queues.values()} == {1.0}
     queues = (extra / "queues-extra.conf").read_text()
     assert queues.count("member => PJSIP/op") == 10 and "[general]" not in queues
-    assert "Queue(q-passport" in (extra / "extensions-extra.conf").read_text()
+    dialplan = (extra / "extensions-extra.conf").read_text()
+    assert "Queue(q-passport" in dialplan
+    assert f"exten => {profile.DIRECT_DID},1" in dialplan and "% 5]" in dialplan
 
 
 def test_ratios_and_table() -> None:
@@ -93,5 +95,44 @@ def test_ratios_and_table() -> None:
     b = {"offered": 100, "failed": 0, "asterisk_cpu_s_per_call": 0.01}
     r = run.ratios(e, b)
     assert r["offered"] == 1.0 and r["asterisk_cpu_s_per_call"] == 2.0 and r["failed"] is None
-    text = run.table({"engine": e, "baseline": b, "ratios": r})
+    d = {"offered": 100, "failed": 0, "asterisk_cpu_s_per_call": 0.008}
+    text = run.table({"engine": e, "baseline": b, "direct": d, "ratios": r})
     assert "engine CPU / Asterisk CPU (engine run): 0.25" in text
+    assert "bare" in text.splitlines()[0] and "0.008" in text
+
+
+def test_direct_figures_from_log_lines(tmp_path: Path) -> None:
+    ml = tmp_path / "messages.log"
+    ml.write_text(
+        "[..] NOTICE[1][C-1] Ext. 1: BENCH queued a 200.000000\n"
+        "[..] NOTICE[1][C-2] Ext. s: BENCH ring a 200.001000\n"
+        "[..] NOTICE[1][C-2] Ext. s: BENCH answer a 200.301000\n"
+        "[..] NOTICE[1][C-3] Ext. 1: BENCH queued b 201.000000\n"  # never answered
+        "[..] NOTICE[1][C-4] Ext. 1: BENCH queued c 230.000000\n"
+        "[..] NOTICE[1][C-4] Ext. s: BENCH answer c 255.000000\n"  # answered after 25 s
+    )
+    fig = measure.direct_figures(ml, since_epoch=150)
+    assert (fig.offered, fig.answered, fig.within_target) == (3, 2, 1)
+    assert [round(x, 6) for x in fig.ring_latency_s] == [0.001]
+
+
+def test_peak_cpu_over_a_window() -> None:
+    s = measure.ProcessSampler({"x": 1}, window_s=2.0)
+    # 0.1 s of CPU a second for 4 s, then 0.9 s a second for 2 s.
+    s.cpu["x"] = [(t, 0.1 * t) for t in range(5)] + [(5.0, 1.3), (6.0, 2.2)]
+    assert s.peak_cpu_pct("x") == 90.0
+    assert s.peak_cpu_pct("nobody") is None
+
+
+def test_the_ramp_goes_past_its_list_and_names_a_limit() -> None:
+    assert run.next_rates([10, 20, 30], limit=55) == [10, 20, 30, 40, 50]
+    assert run.next_rates([5], limit=12) == [5, 10]
+    step = {"failed": 0, "retransmissions": 0, "answered": 10, "offered": 10}
+    assert run.clean(step)
+    assert not run.clean({**step, "retransmissions": 1})
+    assert not run.clean({**step, "answered": 9})
+    busy = {"asterisk_cpu_pct_peak": 150.0, "engine_cpu_pct_peak": 40.0, "event_loop_lag_ms_p99": 5}
+    assert run.limit_of(busy, cpus=2).startswith("box CPU")
+    assert run.limit_of({**busy, "event_loop_lag_ms_p99": 250}, cpus=2).startswith("engine event loop")
+    idle = {"asterisk_cpu_pct_peak": 60.0, "engine_cpu_pct_peak": 20.0, "event_loop_lag_ms_p99": None}
+    assert run.limit_of(idle, cpus=2).startswith("SIP timing")
