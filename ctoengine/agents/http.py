@@ -71,8 +71,9 @@ class AgentRoutes:
             raise NotFound(f"no queue {queue!r}", error_id="unknown_queue")
         if agent is not None:
             self._known(str(agent))
-        if not await self.service.transfer(call_id, queue, agent):
-            raise Conflict(f"call {call_id!r} is not connected to an operator", error_id="not_connected")
+        refusal = await self.service.transfer(call_id, queue, agent)
+        if refusal is not None:
+            raise Conflict(f"call {call_id!r} cannot be transferred: {refusal}", error_id="not_connected")
         return web.json_response({"ok": True, "call_id": call_id, "queue": queue, "agent": agent})
 
     async def list_queues(self, _: web.Request) -> web.Response:

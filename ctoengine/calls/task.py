@@ -29,6 +29,7 @@ from ctoengine.records.model import CallRecord
 
 if TYPE_CHECKING:
     from ctoengine.queues.service import RestoredCall
+    from ctoengine.queues.session import QueueSession
 
 log = get_logger("ctoengine.calls")
 
@@ -84,7 +85,7 @@ class CallTask:
             dialed_number=dialed,
         )
         self.ivr: IvrMachine | None = None
-        self.queue_session: Any = None  # set by the queue service while the caller is queued
+        self.queue_session: QueueSession | None = None  # set by the queue service while queued
         # Set on a graceful engine stop: the channel stays in Asterisk for the next engine.
         self.detached = False
         # Set when a restarted engine takes back a caller it had in a queue, waiting or connected.

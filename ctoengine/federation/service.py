@@ -159,7 +159,7 @@ class FederationService:
         if cfg is None or not cfg.peers or w is None or w.ringing is not None or task is None:
             return
         session = task.queue_session
-        if session is None or session.task.hops > 0 or session.overflowing:
+        if session is None or not session.offerable:  # connected, ringing, offered, or came from a peer
             return
         now = self.queues.now()
         topic = dist.queues[w.queue].topic
@@ -168,7 +168,7 @@ class FederationService:
             waited_s=now - w.entered_at,
             expected_remaining_s=dist.expected_wait(call_id, now),
             open=is_open(self.routing(), self.queues.ctx.wall()),
-            hops=session.task.hops,
+            hops=task.hops,
         )
         peers = [
             (
@@ -180,8 +180,7 @@ class FederationService:
         ]
         peer = choose_peer(local, peers, self.usage, policy_of(cfg), now)
         if peer is not None:
-            session.overflowing = True
-            task.deliver(OverflowTo(peer))
+            session.offer(peer)
 
     # --- the call's side ------------------------------------------------------------------
     def headers(

@@ -1,0 +1,664 @@
+"""The queue phase of one call as a pure state machine.
+
+``QueuedCall.handle(event, now) -> [commands]``; no I/O, no clock, no asyncio.
+The shell (``session.py``) translates ARI events and the distributor's
+commands for this call into the events below, and executes the commands.
+
+Phases::
+
+    WAITING ──Ring──► RINGING ──LegAnswered──► TALKING ──LegGone──► DONE
+       ▲  ▲              │ LegGone/CancelRing      │ TransferAsked
+       │  └──────────────┘                         ▼
+       │                                        WAITING (new queue, same entry time)
+       ├──OverflowOffered──► OFFERING ──LegAnswered──► PEER ──LegGone──► DONE
+       │                        │ LegGone/LegFailed/deadline
+       └────────────────────────┘
+    WAITING/RINGING ──QueueExit──► EXITING (goodbye prompt) ──► DONE
+    any ──CallerGone──► DONE
+
+Every path reaches DONE through exactly one ``Finish``. A transfer asked in any
+phase gets exactly one ``Reply``: done (only while talking to an operator) or
+a refusal that says why. The only timer is ``deadline``: the shell arms one
+timer for it and feeds back ``DeadlinePassed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Literal, Protocol
+
+from ctoengine.calls.protocol import Play, StopPlayback
+from ctoengine.queues import distributor as q
+
+Disposition = Literal["answered", "abandoned", "overflowed", "callback_requested"]
+HangupBy = Literal["caller", "agent", "peer", "engine"]
+
+# Causes of an operator leg that ended before answering (Q.850).
+BUSY_CAUSES = frozenset({17})
+NO_ANSWER_CAUSES = frozenset({16, 18, 19, 21})
+
+# The goodbye at a queue exit is waited for at most this long (a lost
+# PlaybackFinished must not keep the caller on the line).
+EXIT_PROMPT_LIMIT_S = 30.0
+# Asterisk ends an unanswered peer leg after the originate timeout; this is a
+# backstop in case its ChannelDestroyed is lost, so the caller is never stuck.
+OFFER_BACKSTOP_S = 10.0
+
+
+def ring_failure(cause: int) -> str:
+    """The distributor's reason for a ring that ended with Q.850 ``cause``."""
+    return "busy" if cause in BUSY_CAUSES else "no_answer" if cause in NO_ANSWER_CAUSES else "failed"
+
+
+class Prompts(Protocol):
+    """What the caller hears in the queue, from the routing file."""
+
+    def position_media(self, position: int, expected_wait_s: float | None) -> list[str]: ...
+
+    def exit_media(self, action: str) -> str: ...
+
+
+class Phase(Enum):
+    NEW = "new"
+    WAITING = "waiting"
+    RINGING = "ringing"
+    TALKING = "talking"
+    OFFERING = "offering"  # a leg to a peer centre is being originated
+    PEER = "peer"  # bridged to a peer centre
+    EXITING = "exiting"  # the goodbye prompt of a queue exit
+    DONE = "done"
+
+
+# --- events -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Enter:
+    """The caller joins ``queue``; ``entered_at`` is kept across a transfer or a restart."""
+
+    entered_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reattach:
+    """A restarted engine finds the call connected by ``leg`` to ``agent`` or ``peer``."""
+
+    leg: str
+    agent: str | None
+    peer: str | None
+    leg_up: bool
+    entered_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LegAnswered:
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegGone:
+    leg: str
+    cause: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegFailed:
+    """Originating ``leg`` failed (ARI refused it)."""
+
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerGone:
+    cause: str | None = None  # Asterisk's hangup cause text, when known
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackDone:
+    playback_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OverflowOffered:
+    """The federation chose ``peer`` for this caller."""
+
+    peer: str
+    federation_id: str
+    answer_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TransferAsked:
+    request_id: int
+    queue: str | None
+    agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlinePassed:
+    pass
+
+
+Event = (
+    Enter
+    | Reattach
+    | LegAnswered
+    | LegGone
+    | LegFailed
+    | CallerGone
+    | PlaybackDone
+    | OverflowOffered
+    | TransferAsked
+    | DeadlinePassed
+    | q.RingAgent
+    | q.CancelRing
+    | q.Announce
+    | q.QueueExit
+)
+DistributorEvent = (
+    q.CallerQueued | q.CallerLeft | q.RingAnswered | q.RingFailed | q.CallEnded | q.TransferToQueue
+)
+
+
+# --- commands -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """Tell the distributor."""
+
+    event: DistributorEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """Originate the operator leg ``leg`` (its id chosen here)."""
+
+    leg: str
+    agent_id: str
+    endpoint: str
+    timeout_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class OfferToPeer:
+    """Originate ``leg`` over the trunk of ``peer`` with the federation headers."""
+
+    leg: str
+    peer: str
+    federation_id: str
+    waited_s: float
+    timeout_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class HangupLeg:
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    """Bridge the caller with ``leg``."""
+
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class DestroyBridge:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HoldMusic:
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HangupCaller:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SaveCall:
+    """Persist the record so far, and the connected leg: a restarted engine finishes the same row."""
+
+    leg: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLeg:
+    """A leg to ``peer`` starts (+1) or ends (-1): the federation's concurrency count."""
+
+    peer: str
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
+class Overflowed:
+    """The peer answered: count the outcome (the queue-wait metric and the SLA)."""
+
+    peer: str
+    waited_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQueued:
+    """The record's queue; its ``queued_at`` is ``entered_at`` on the wall clock if not set yet."""
+
+    queue: str
+    entered_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRinging:
+    """First ring: ``ringing_at`` is stamped once."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAnswered:
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTransferred:
+    """Back to waiting in ``queue``: the answered part is forgotten, the wait is kept."""
+
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOverflowed:
+    peer: str
+    federation_id: str
+    wait_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The queue phase is over: the final outcome (None fields leave the record as it is)."""
+
+    disposition: Disposition | None = None
+    hangup_by: HangupBy | None = None
+    wrap_up_s: float | None = None
+    wait_s: float | None = None
+    hangup_cause: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer to ``TransferAsked``: ``refusal`` is None when done."""
+
+    request_id: int
+    refusal: str | None = None
+
+
+Command = (
+    Feed
+    | Ring
+    | OfferToPeer
+    | HangupLeg
+    | Bridge
+    | DestroyBridge
+    | HoldMusic
+    | Play
+    | StopPlayback
+    | HangupCaller
+    | SaveCall
+    | PeerLeg
+    | Overflowed
+    | RecordQueued
+    | RecordRinging
+    | RecordAnswered
+    | RecordTransferred
+    | RecordOverflowed
+    | Finish
+    | Reply
+)
+
+_CONNECTED = (Phase.TALKING, Phase.PEER)
+
+
+class QueuedCall:
+    """One caller from his queue entry to the end of his queue phase."""
+
+    def __init__(
+        self, call_id: str, queue: str, wrap_up_s: dict[str, float], prompts: Prompts, may_overflow: bool
+    ) -> None:
+        self.call_id = call_id
+        self.queue = queue
+        self.phase = Phase.NEW
+        self.entered_at = 0.0
+        self.leg: str | None = None
+        self.agent: str | None = None  # the operator rung or talking
+        self.peer: str | None = None  # the peer centre offered or talking
+        self.bridged = False
+        self.tried_peers: set[str] = set()
+        self.deadline: float | None = None
+        self._wrap_up_s = wrap_up_s
+        self._prompts = prompts
+        self._may_overflow = may_overflow  # a call overflowed to us is never sent on
+        self._legs = 0
+        self._moh = False
+        self._announcement: str | None = None
+        self._goodbye: str | None = None
+        self._exit_outcome = Finish()
+        self._federation_id = ""
+
+    @property
+    def done(self) -> bool:
+        return self.phase is Phase.DONE
+
+    @property
+    def offerable(self) -> bool:
+        """The federation may offer this caller to a peer now."""
+        return self._may_overflow and self.phase is Phase.WAITING
+
+    # --- entry ----------------------------------------------------------------
+    def handle(self, event: Event, now: float) -> list[Command]:
+        if isinstance(event, TransferAsked):
+            return self._transfer(event)
+        if self.phase is Phase.DONE:
+            return []
+        match event:
+            case Enter(entered_at=at):
+                return self._enter(now if at is None else at)
+            case Reattach():
+                return self._reattach(event, now)
+            case q.RingAgent():
+                return self._ring(event)
+            case q.CancelRing(agent_id=a):
+                if self.phase is Phase.RINGING and self.agent == a:
+                    return self._drop_ring()
+                return []
+            case q.Announce():
+                return self._announce(event, now)
+            case q.QueueExit(action=action):
+                return self._exit(action, now)
+            case PlaybackDone(playback_id=pb):
+                return self._played(pb)
+            case LegAnswered(leg=leg):
+                return self._answered(leg, now)
+            case LegGone(leg=leg, cause=cause):
+                return self._leg_gone(leg, cause)
+            case LegFailed(leg=leg):
+                return self._leg_failed(leg)
+            case CallerGone(cause=cause):
+                return self._caller_gone(cause)
+            case OverflowOffered():
+                return self._offer(event, now)
+            case DeadlinePassed():
+                if self.deadline is None or now < self.deadline:
+                    return []
+                self.deadline = None
+                if self.phase is Phase.EXITING:
+                    return [HangupCaller(), *self._finish(self._exit_outcome)]
+                if self.phase is Phase.OFFERING:
+                    assert self.leg is not None
+                    return [HangupLeg(self.leg), *self._offer_refused()]
+        return []
+
+    def teardown(self) -> list[Command]:
+        """The call task ends (hang-up, error, engine stop): nothing of it stays anywhere."""
+        out: list[Command] = []
+        if self.phase is not Phase.DONE:
+            if self.phase is Phase.TALKING:
+                out.append(Feed(q.CallEnded(self.call_id, self.agent or "")))
+            elif self.phase in (Phase.WAITING, Phase.RINGING, Phase.NEW):
+                out.append(Feed(q.CallerLeft(self.call_id, "abandoned")))
+            out += self._finish(Finish())
+        if self.leg is not None:
+            out += self._forget_leg()
+        if self.bridged:
+            self.bridged = False
+            out.append(DestroyBridge())
+        return out
+
+    # --- helpers --------------------------------------------------------------------
+    def _finish(self, outcome: Finish) -> list[Command]:
+        out: list[Command] = []
+        if self.peer is not None and self.phase in (Phase.OFFERING, Phase.PEER):
+            out.append(PeerLeg(self.peer, -1))
+        self.phase = Phase.DONE
+        self.deadline = None
+        return [*out, outcome]
+
+    def _forget_leg(self) -> list[Command]:
+        leg, self.leg = self.leg, None
+        return [HangupLeg(leg)] if leg is not None else []
+
+    def _music(self, on: bool) -> list[Command]:
+        if on == self._moh:
+            return []
+        self._moh = on
+        return [HoldMusic(on)]
+
+    def _queued(self, agent: str | None = None) -> Feed:
+        return Feed(q.CallerQueued(self.call_id, self.queue, self.entered_at, agent=agent))
+
+    # --- waiting --------------------------------------------------------------------
+    def _enter(self, entered_at: float) -> list[Command]:
+        if self.phase is not Phase.NEW:
+            return []
+        self.phase = Phase.WAITING
+        self.entered_at = entered_at
+        return [
+            RecordQueued(self.queue, entered_at),
+            *self._music(True),
+            SaveCall(None),
+            self._queued(),
+        ]
+
+    def _reattach(self, e: Reattach, now: float) -> list[Command]:
+        if self.phase is not Phase.NEW:
+            return []
+        self.entered_at = now if e.entered_at is None else e.entered_at
+        self.leg, self.agent, self.peer = e.leg, e.agent, e.peer
+        self.bridged = True
+        if e.peer is not None:
+            self.phase = Phase.PEER
+            out: list[Command] = [PeerLeg(e.peer, +1)]
+            if not e.leg_up:
+                out += self._leg_gone(e.leg, 16)
+            return out
+        self.phase = Phase.TALKING
+        if not e.leg_up:  # the operator hung up while no engine was running
+            return self._leg_gone(e.leg, 16)
+        return []
+
+    def _ring(self, cmd: q.RingAgent) -> list[Command]:
+        if self.phase is not Phase.WAITING:
+            # Rung for a caller who is no longer waiting here (a stale command): free the operator.
+            return [Feed(q.RingFailed(self.call_id, cmd.agent_id, "failed"))]
+        self._legs += 1
+        self.leg, self.agent = f"{self.call_id}-l{self._legs}", cmd.agent_id
+        self.phase = Phase.RINGING
+        # Asterisk's own ring limit is a backstop: the distributor's ring timer decides.
+        return [RecordRinging(), Ring(self.leg, cmd.agent_id, cmd.endpoint, int(cmd.ring_timeout_s) + 5)]
+
+    def _drop_ring(self) -> list[Command]:
+        self.phase = Phase.WAITING
+        self.agent = None
+        return self._forget_leg()
+
+    def _announce(self, cmd: q.Announce, now: float) -> list[Command]:
+        if self.phase not in (Phase.WAITING, Phase.RINGING) or self._announcement is not None:
+            return []
+        media = self._prompts.position_media(cmd.position, cmd.expected_wait_s)
+        if not media:
+            return []
+        self._announcement = f"{self.call_id}-ann{self._legs}-{cmd.position}-{int(now)}"
+        return [*self._music(False), Play(self._announcement, tuple(media))]
+
+    def _played(self, playback_id: str) -> list[Command]:
+        if playback_id == self._goodbye and self.phase is Phase.EXITING:
+            return [HangupCaller(), *self._finish(self._exit_outcome)]
+        if playback_id != self._announcement:
+            return []
+        self._announcement = None
+        return self._music(True) if self.phase in (Phase.WAITING, Phase.RINGING) else []
+
+    def _exit(self, action: str, now: float) -> list[Command]:
+        if self.phase not in (Phase.WAITING, Phase.RINGING):
+            return []
+        out = self._forget_leg()
+        self.agent = None
+        self.phase = Phase.EXITING
+        self._goodbye = f"{self.call_id}-bye"
+        self.deadline = now + EXIT_PROMPT_LIMIT_S
+        disposition: Disposition = "callback_requested" if action == "callback" else "abandoned"
+        # The wait ends here, not after the goodbye prompt.
+        self._exit_outcome = Finish(disposition, "engine", wait_s=round(now - self.entered_at, 3))
+        return [
+            *out,
+            *self._music(False),
+            Play(self._goodbye, (self._prompts.exit_media(action),)),
+        ]
+
+    # --- legs ---------------------------------------------------------------------------
+    def _answered(self, leg: str, now: float) -> list[Command]:
+        if leg != self.leg:
+            return [HangupLeg(leg)]  # a ring given up on (or the last engine's) answered after all
+        out: list[Command] = []
+        if self.phase is Phase.RINGING:
+            assert self.agent is not None
+            self.phase = Phase.TALKING
+            out += [RecordAnswered(self.agent), Feed(q.RingAnswered(self.call_id, self.agent))]
+        elif self.phase is Phase.OFFERING:
+            assert self.peer is not None
+            self.phase = Phase.PEER
+            self.deadline = None
+            waited = now - self.entered_at
+            out += [
+                RecordOverflowed(self.peer, self._federation_id, round(waited, 3)),
+                Overflowed(self.peer, waited),
+            ]
+        else:
+            return []
+        out += self._music(False)
+        if self._announcement is not None:
+            out.append(StopPlayback(self._announcement))
+            self._announcement = None
+        self.bridged = True
+        return [*out, Bridge(leg), SaveCall(leg)]
+
+    def _leg_gone(self, leg: str, cause: int) -> list[Command]:
+        if leg != self.leg:
+            return []
+        self.leg = None
+        if self.phase is Phase.RINGING:
+            assert self.agent is not None
+            agent, self.agent = self.agent, None
+            self.phase = Phase.WAITING
+            reason = (
+                "busy" if cause in BUSY_CAUSES else "no_answer" if cause in NO_ANSWER_CAUSES else "failed"
+            )
+            return [Feed(q.RingFailed(self.call_id, agent, reason))]
+        if self.phase is Phase.TALKING:  # the operator hung up: the call ends for the caller too
+            return [
+                Feed(q.CallEnded(self.call_id, self.agent or "")),
+                HangupCaller(),
+                *self._finish(Finish(hangup_by="agent", wrap_up_s=self._wrap_up_s.get(self.queue))),
+            ]
+        if self.phase is Phase.OFFERING:
+            return self._offer_refused()
+        if self.phase is Phase.PEER:
+            return [HangupCaller(), *self._finish(Finish(hangup_by="peer"))]
+        return []
+
+    def _leg_failed(self, leg: str) -> list[Command]:
+        if leg != self.leg:
+            return []
+        self.leg = None
+        if self.phase is Phase.RINGING:
+            assert self.agent is not None
+            agent, self.agent = self.agent, None
+            self.phase = Phase.WAITING
+            return [Feed(q.RingFailed(self.call_id, agent, "failed"))]
+        if self.phase is Phase.OFFERING:
+            return self._offer_refused()
+        return []
+
+    def _caller_gone(self, cause: str | None) -> list[Command]:
+        phase = self.phase
+        out = self._forget_leg()
+        if phase is Phase.TALKING:
+            out.append(Feed(q.CallEnded(self.call_id, self.agent or "")))
+            outcome = Finish(
+                hangup_by="caller", wrap_up_s=self._wrap_up_s.get(self.queue), hangup_cause=cause
+            )
+        elif phase is Phase.PEER:
+            outcome = Finish(hangup_by="caller", hangup_cause=cause)
+        elif phase is Phase.EXITING:
+            outcome = replace(self._exit_outcome, hangup_cause=cause)
+        else:
+            if phase in (Phase.WAITING, Phase.RINGING, Phase.NEW):
+                out.append(Feed(q.CallerLeft(self.call_id, "abandoned")))
+            # hangup_by is left to the call task: the caller, unless the engine hung up first
+            outcome = Finish("abandoned", hangup_cause=cause)
+        return out + self._finish(outcome)
+
+    # --- overflow to a peer centre ------------------------------------------------------
+    def _offer(self, e: OverflowOffered, now: float) -> list[Command]:
+        if not self.offerable or e.peer in self.tried_peers:
+            return []
+        self.tried_peers.add(e.peer)
+        self._legs += 1
+        self.leg, self.peer = f"{self.call_id}-p{self._legs}", e.peer
+        self._federation_id = e.federation_id
+        self.phase = Phase.OFFERING
+        timeout = max(1, int(e.answer_timeout_s))
+        self.deadline = now + timeout + OFFER_BACKSTOP_S
+        return [
+            Feed(q.CallerLeft(self.call_id, "overflowed")),
+            PeerLeg(e.peer, +1),
+            OfferToPeer(self.leg, e.peer, e.federation_id, now - self.entered_at, timeout),
+        ]
+
+    def _offer_refused(self) -> list[Command]:
+        """Busy, no answer or failed: back in our queue, in the place his first entry time gives."""
+        assert self.peer is not None
+        peer, self.peer = self.peer, None
+        self.leg = None
+        self.phase = Phase.WAITING
+        self.deadline = None
+        return [PeerLeg(peer, -1), self._queued()]
+
+    # --- transfer -----------------------------------------------------------------------
+    def _transfer(self, e: TransferAsked) -> list[Command]:
+        refusal = self._transfer_refusal()
+        if refusal is not None:
+            return [Reply(e.request_id, refusal)]
+        assert self.agent is not None
+        agent, leg = self.agent, self.leg
+        queue = e.queue or self.queue
+        self.leg = self.agent = None
+        self.phase = Phase.WAITING
+        self.queue = queue
+        out: list[Command] = [Feed(q.TransferToQueue(self.call_id, agent, queue))]
+        if self.bridged:
+            self.bridged = False
+            out.append(DestroyBridge())
+        if leg is not None:
+            out.append(HangupLeg(leg))
+        return [
+            *out,
+            RecordTransferred(queue),
+            *self._music(True),
+            SaveCall(None),
+            self._queued(e.agent),
+            Reply(e.request_id),
+        ]
+
+    def _transfer_refusal(self) -> str | None:
+        match self.phase:
+            case Phase.TALKING if self.agent is not None:
+                return None
+            case Phase.NEW | Phase.WAITING:
+                return "the call is waiting in a queue, not connected to an operator"
+            case Phase.RINGING:
+                return "the call is ringing an operator, not connected yet"
+            case Phase.OFFERING:
+                return "the call is being offered to a peer centre"
+            case Phase.PEER:
+                return "the call is connected to a peer centre, not to one of our operators"
+            case Phase.EXITING:
+                return "the call is leaving the queue"
+            case _:
+                return "the call is over"
