@@ -148,10 +148,17 @@ class FederationService:
 
     # --- the decision -----------------------------------------------------------------
     def consider_all(self) -> None:
+        cfg = self.cfg
+        if cfg is None or not cfg.peers or not self.queues.dist.waiting:
+            return
+        # Every waiting caller's estimate in one pass (one by one it was quadratic).
+        waits = self.queues.dist.expected_waits(self.queues.now())
         for call_id in list(self.queues.dist.waiting):
-            self.consider(call_id)
+            self.consider(call_id, waits)
 
-    def consider(self, call_id: str) -> None:
+    def consider(self, call_id: str, waits: dict[str, float | None] | None = None) -> None:
+        """Offer one waiting caller to a peer if the decision says so; ``waits``: the
+        estimates of ``Distributor.expected_waits`` when considering everybody."""
         cfg = self.cfg
         dist = self.queues.dist
         w = dist.waiting.get(call_id)
@@ -166,7 +173,9 @@ class FederationService:
         local = Local(
             topic=topic,
             waited_s=now - w.entered_at,
-            expected_remaining_s=dist.expected_wait(call_id, now),
+            expected_remaining_s=waits.get(call_id)
+            if waits is not None
+            else dist.expected_wait(call_id, now),
             open=is_open(self.routing(), self.queues.ctx.wall()),
             hops=task.hops,
         )

@@ -8,13 +8,18 @@ exponential handle times and exponential patience. Three policies:
 - ``fixed``: after a fixed wait at home the caller is sent to the peer whatever
   the peer's load (what app_queue or a dialplan timeout does);
 - ``predictive``: the engine's own decision, ``choose_peer``, fed with the
-  engine's expected-wait estimate (``wait_at_position``) of both centres, the
-  peer's figure as last polled, at queue entry and every second of waiting.
+  engine's expected-wait estimates of both centres, the peer's figure as last
+  polled, at queue entry and every second of waiting.
 
-A sent caller takes ``transfer_s`` to reach the peer (the originate and answer
-over the trunk), keeps his patience, and joins the peer's queue in the order of
-his first entry, as the engine does. Figures count each call once, at its home
-centre, with its wait from the first queue entry. Run ``scripts/overflow-sim``.
+Each centre's queue is the engine's own ``Distributor``, driven through the
+same events and commands as live: callers queued and leaving, operators rung
+(the simulated phone answers at once), calls ended, its timers fired (wrap-up).
+Only the calls are simulated, not the queue: the estimates, the order and the
+operator chosen are the engine's. A sent caller takes ``transfer_s`` to reach
+the peer (the originate and answer over the trunk), keeps his patience, and
+joins the peer's queue in the order of his first entry, as the engine does.
+Figures count each call once, at its home centre, with its wait from the first
+queue entry. Run ``scripts/overflow-sim``.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ import sys
 from dataclasses import asdict, dataclass, field
 from itertools import count
 
+from ctoengine.agents.states import AgentSpec
+from ctoengine.calls.protocol import CancelTimer, StartTimer
 from ctoengine.federation.decision import Local, PeerSpec, PeerStatus, Policy, Usage, choose_peer
 from ctoengine.metrics.sla import SHORT_ABANDON_S, TARGET_WAIT_S, Counts
-from ctoengine.queues.distributor import wait_at_position
+from ctoengine.queues import distributor as q
 
 POLICIES = ("none", "fixed", "predictive")
 TOPIC = "general"
@@ -83,6 +90,7 @@ def _round(v: float | None) -> float | None:
 
 @dataclass(eq=False)
 class _Caller:
+    id: str
     home: int
     entered_at: float
     gives_up_at: float
@@ -92,11 +100,41 @@ class _Caller:
     done: bool = False
 
 
-@dataclass
 class _Centre:
-    agents_free: int
-    busy_since: dict[int, float] = field(default_factory=dict)  # operator -> call start
-    queue: list[_Caller] = field(default_factory=list)  # ordered by first entry
+    """One centre: the engine's distributor, and the simulated phones around it."""
+
+    def __init__(self, sim: _Sim, index: int, agents: int) -> None:
+        self.sim, self.index = sim, index
+        queue = q.QueueSpec(TOPIC, TOPIC, wrap_up_s=0.0, max_wait_s=float("inf"), announce_every_s=0.0)
+        specs = [AgentSpec(f"op{i}", f"SIM/op{i}", {TOPIC: 5}) for i in range(agents)]
+        self.dist = q.Distributor({TOPIC: queue}, specs)
+        self.callers: dict[str, _Caller] = {}  # those in this centre's queue
+        self.timers: dict[
+            str, int
+        ] = {}  # name -> generation: a re-armed or cancelled timer's old firing is stale
+        for spec in specs:
+            self.feed(q.AgentLogin(spec.id))
+
+    def feed(self, event: object) -> None:
+        for cmd in self.dist.handle(event, self.sim.now):
+            if isinstance(cmd, q.RingAgent):  # the phone answers at once
+                self.sim.answered(self.index, self.callers.pop(cmd.call_id), cmd.agent_id)
+                self.feed(q.RingAnswered(cmd.call_id, cmd.agent_id))
+            elif isinstance(cmd, StartTimer) and cmd.at != float("inf"):
+                gen = self.timers[cmd.name] = self.timers.get(cmd.name, 0) + 1
+                self.sim.at(cmd.at, "timer", (self.index, cmd.name, gen))
+            elif isinstance(cmd, CancelTimer) and cmd.name in self.timers:
+                self.timers[cmd.name] += 1
+
+    def join(self, caller: _Caller) -> None:
+        caller.at = self.index
+        self.callers[caller.id] = caller
+        # Queued with his first entry: a sent caller keeps his place in time.
+        self.feed(q.CallerQueued(caller.id, TOPIC, caller.entered_at))
+
+    def leave(self, caller: _Caller, reason: str) -> None:
+        self.callers.pop(caller.id, None)
+        self.feed(q.CallerLeft(caller.id, reason))
 
 
 class _Sim:
@@ -108,8 +146,8 @@ class _Sim:
         self.now = 0.0
         self.events: list[tuple[float, int, str, object]] = []
         self.seq = count()
-        self.centres = [_Centre(sc.agents), _Centre(sc.agents)]
-        self.free_ids = [list(range(sc.agents)), list(range(sc.agents))]
+        self.ids = count(1)
+        self.centres = [_Centre(self, 0, sc.agents), _Centre(self, 1, sc.agents)]
         self.stats = [Result(scenario=sc.name, policy=policy) for _ in (0, 1)]
         self.rules = Policy(target_wait_s=TARGET_WAIT_S, margin_s=10.0, stale_after_s=10.0)
         # Each may take up to all of the other's operators' worth of calls, half of our calls at most.
@@ -129,8 +167,6 @@ class _Sim:
         end = self.sc.hours * 3600
         for c in (0, 1):
             self.at(self.rnd[c].expovariate(self._rate(c)), "arrival", c)
-        if self.policy == "predictive":
-            self.at(0.0, "poll", None)
         while self.events:
             t, _, kind, data = heapq.heappop(self.events)
             if t > end:
@@ -152,7 +188,7 @@ class _Sim:
         rnd = self.rnd[c]
         self.at(self.now + rnd.expovariate(self._rate(c)), "arrival", c)
         patience, handle = rnd.expovariate(1 / self.sc.patience_s), rnd.expovariate(1 / self.sc.aht_s)
-        caller = _Caller(c, self.now, self.now + patience, handle)
+        caller = _Caller(f"c{next(self.ids)}", c, self.now, self.now + patience, handle)
         self.stats[c].offered += 1
         self.usage[c].queued += 1
         self.at(caller.gives_up_at, "patience", caller)
@@ -165,7 +201,7 @@ class _Sim:
             return
         caller.done = True
         if caller.at >= 0:
-            self.centres[caller.at].queue.remove(caller)
+            self.centres[caller.at].leave(caller, "abandoned")
         self._left_peer(caller)
         r = self.stats[caller.home]
         r.abandoned += 1
@@ -173,14 +209,17 @@ class _Sim:
 
     def _on_handled(self, data: object) -> None:
         assert isinstance(data, tuple)
-        c, agent, caller = data
+        c, caller, agent = data
         self._left_peer(caller)  # the peer's line is busy until the call ends
+        self.centres[c].feed(q.CallEnded(caller.id, agent))
+
+    def _on_timer(self, data: object) -> None:
+        assert isinstance(data, tuple)
+        c, name, gen = data
         centre = self.centres[c]
-        del centre.busy_since[agent]
-        self.free_ids[c].append(agent)
-        centre.agents_free += 1
-        if centre.queue:
-            self._answer(centre.queue.pop(0), c)
+        if centre.timers.get(name) == gen:
+            del centre.timers[name]
+            centre.feed(q.Tick(name))
 
     def _on_arrive_at_peer(self, caller: _Caller) -> None:
         if not caller.done:
@@ -188,49 +227,42 @@ class _Sim:
 
     def _on_tick(self, c: int) -> None:
         centre = self.centres[c]
-        waiting = [w for w in centre.queue if w.home == c and w.hops == 0]
+        waiting = [w for w in centre.callers.values() if w.home == c and w.hops == 0]
         for w in waiting:
             if self.policy == "fixed" and self.now - w.entered_at >= self.sc.fixed_after_s:
                 self._send(w)
-            elif self.policy == "predictive":
+            elif self.policy == "predictive" and not w.done and w.at == c:
                 self._consider(w)
-        self.ticking[c] = bool(centre.queue)
+        self.ticking[c] = bool(centre.callers)
         if self.ticking[c]:
             self.at(self.now + 1.0, "tick", c)
 
-    def _on_poll(self, _: object) -> None:
-        for c in (0, 1):
-            peer = 1 - c
-            wait = self._expected_wait(peer, len(self.centres[peer].queue) + 1)
-            self.polled[c] = PeerStatus(fetched_at=self.now, accepts=True, expected_wait_s={TOPIC: wait})
-        self.at(self.now + self.sc.poll_every_s, "poll", None)
+    def _polled(self, c: int) -> PeerStatus:
+        """What centre ``c`` knows of its peer: polled every ``poll_every_s``, as live.
+        Polled when asked and the last answer is that old, which is the same figure
+        and spares the simulation the polls nobody reads."""
+        last = self.polled[c]
+        if last is None or self.now - last.fetched_at >= self.sc.poll_every_s:
+            wait = self.centres[1 - c].dist.expected_wait_new(TOPIC, self.now)
+            last = self.polled[c] = PeerStatus(
+                fetched_at=self.now, accepts=True, expected_wait_s={TOPIC: wait}
+            )
+        return last
 
     # --- actions ----------------------------------------------------------
     def _join(self, caller: _Caller, c: int) -> None:
-        centre = self.centres[c]
-        caller.at = c
-        if centre.agents_free and not centre.queue:
-            self._answer(caller, c)
-            return
-        # Kept in the order of first entry: a sent caller keeps his place in time.
-        i = len(centre.queue)
-        while i and centre.queue[i - 1].entered_at > caller.entered_at:
-            i -= 1
-        centre.queue.insert(i, caller)
-        if self.policy != "none" and not self.ticking[c]:
+        self.centres[c].join(caller)
+        if not caller.done and self.policy != "none" and not self.ticking[c]:
             self.ticking[c] = True
             self.at(self.now + 1.0, "tick", c)
 
-    def _answer(self, caller: _Caller, c: int) -> None:
+    def answered(self, c: int, caller: _Caller, agent: str) -> None:
+        """The distributor rang ``agent`` of centre ``c`` for ``caller``: the call is his."""
         caller.done = True
-        centre = self.centres[c]
-        centre.agents_free -= 1
-        agent = self.free_ids[c].pop()
-        centre.busy_since[agent] = self.now
-        self.at(self.now + caller.handle_s, "handled", (c, agent, caller))
         r = self.stats[caller.home]
         r.answered += 1
         r.within_target += self.now - caller.entered_at <= TARGET_WAIT_S
+        self.at(self.now + caller.handle_s, "handled", (c, caller, agent))
 
     def _left_peer(self, caller: _Caller) -> None:
         if caller.hops:
@@ -239,7 +271,7 @@ class _Sim:
             u.active[name] = u.active.get(name, 0) - 1
 
     def _send(self, caller: _Caller) -> None:
-        self.centres[caller.at].queue.remove(caller)
+        self.centres[caller.at].leave(caller, "overflowed")
         caller.at, caller.hops = -1, 1
         u, name = self.usage[caller.home], self.specs[caller.home].name
         u.active[name] = u.active.get(name, 0) + 1
@@ -249,20 +281,15 @@ class _Sim:
 
     def _consider(self, caller: _Caller) -> None:
         c = caller.home
-        position = self.centres[c].queue.index(caller) + 1
         local = Local(
             topic=TOPIC,
             waited_s=self.now - caller.entered_at,
-            expected_remaining_s=self._expected_wait(c, position),
+            expected_remaining_s=self.centres[c].dist.expected_wait(caller.id, self.now),
             hops=caller.hops,
         )
-        peers = [(self.specs[c], self.polled[c])]
+        peers = [(self.specs[c], self._polled(c))]
         if choose_peer(local, peers, self.usage[c], self.rules, self.now) is not None:
             self._send(caller)
-
-    def _expected_wait(self, c: int, position: int) -> float:
-        # No separate wrap-up here: the handle time includes it.
-        return wait_at_position(position, self.centres[c].agents_free, [], self.sc.agents, self.sc.aht_s)
 
 
 def simulate(scenario: Scenario, policy: str) -> Result:

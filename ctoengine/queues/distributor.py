@@ -473,14 +473,45 @@ class Distributor:
         """What a caller joining ``queue`` now would wait (the figure peers are told)."""
         return self._wait_at(queue, sum(w.queue == queue for w in self.waiting.values()) + 1, now)
 
+    def expected_waits(self, now: float) -> dict[str, float | None]:
+        """Every waiting caller's expected wait at once: one ordering, and per queue one
+        pass over the operators and one over its callers. The federation asks this every
+        second; asked one caller at a time it was quadratic in the callers waiting."""
+        by_queue: dict[str, list[Waiting]] = {}
+        for w in self._order():
+            by_queue.setdefault(w.queue, []).append(w)
+        out: dict[str, float | None] = {}
+        for queue, waits in by_queue.items():
+            staffing = self._staffing(queue, now)
+            if staffing is None:
+                out.update((w.call_id, None) for w in waits)
+                continue
+            moments = waits_for_positions(len(waits), *staffing, self.handle_time(queue))
+            out.update((w.call_id, m) for w, m in zip(waits, moments, strict=True))
+        return out
+
     def _wait_at(self, queue: str, position: int, now: float) -> float | None:
-        spec = self.queues[queue]
-        staffed = [a for a in self.agents.values() if a.state in STAFFED and spec.topic in a.spec.skills]
-        if not staffed:
+        staffing = self._staffing(queue, now)
+        if staffing is None:
             return None
-        available = sum(a.state is S.AVAILABLE for a in staffed)
-        wrap_left = [max(0.0, spec.wrap_up_s - (now - a.since)) for a in staffed if a.state is S.WRAP_UP]
-        return wait_at_position(position, available, wrap_left, len(staffed), self.handle_time(queue))
+        return wait_at_position(position, *staffing, self.handle_time(queue))
+
+    def _staffing(self, queue: str, now: float) -> tuple[int, list[float], int] | None:
+        """Operators free now, wrap-up time left of those in wrap-up, and all staffed;
+        None when nobody who can serve the queue is staffed."""
+        spec = self.queues[queue]
+        staffed = available = 0
+        wrap_left: list[float] = []
+        for a in self.agents.values():  # one pass: this runs for every estimate
+            state = a.state
+            if state not in STAFFED or spec.topic not in a.spec.skills:
+                continue
+            staffed += 1
+            if state is S.AVAILABLE:
+                available += 1
+            elif state is S.WRAP_UP:
+                wrap_left.append(max(0.0, spec.wrap_up_s - (now - a.since)))
+        return (available, wrap_left, staffed) if staffed else None
 
     def handle_time(self, queue: str) -> float:
         times = self._handle_times.get(queue)
@@ -583,6 +614,7 @@ __all__ = [
     "Tick",
     "TransferToQueue",
     "wait_at_position",
+    "waits_for_positions",
 ]
 
 
@@ -601,17 +633,24 @@ def wait_at_position(
     ``scripts/overflow-sim``). The caller waits for the n-th freeing moment of
     the two merged. Shared with the simulation, so it measures this estimate.
     """
-    needed = position - available
-    if needed <= 0:
-        return 0.0
+    return waits_for_positions(position, available, wrap_left, staffed, aht)[-1] if position > 0 else 0.0
+
+
+def waits_for_positions(
+    count: int, available: int, wrap_left: list[float], staffed: int, aht: float
+) -> list[float]:
+    """``wait_at_position`` for positions 1 to ``count`` in one pass."""
+    out: list[float] = []
     step = aht / staffed
     wraps = sorted(wrap_left)
     i = talks = 0
     moment = 0.0
-    for _ in range(needed):
-        if i < len(wraps) and wraps[i] <= (talks + 1) * step:
-            moment, i = wraps[i], i + 1
-        else:
-            talks += 1
-            moment = talks * step
-    return moment
+    for position in range(1, count + 1):
+        if position > available:
+            if i < len(wraps) and wraps[i] <= (talks + 1) * step:
+                moment, i = wraps[i], i + 1
+            else:
+                talks += 1
+                moment = talks * step
+        out.append(moment)
+    return out

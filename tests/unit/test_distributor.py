@@ -266,3 +266,27 @@ def test_invariants_under_random_events(steps: list[tuple[Any, float]]) -> None:
         for w in d.waiting.values():
             if w.ringing is None:
                 assert not [a for a in free if d.may_serve(a, w, now)], (w, free)
+        # Everybody's estimate at once is each one's estimate (the federation asks for all).
+        assert d.expected_waits(now) == {c: d.expected_wait(c, now) for c in d.waiting}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(0, 10),
+    st.lists(st.floats(0, 60), max_size=10),
+    st.integers(1, 20),
+    st.floats(1, 600),
+)
+def test_waits_for_positions_are_the_nth_freeing_moments(
+    count: int, available: int, wrap_left: list[float], staffed: int, aht: float
+) -> None:
+    def reference(position: int) -> float:  # the n-th freeing moment, counted out afresh
+        moments = sorted([*wrap_left, *(k * aht / staffed for k in range(1, position + 1))])
+        needed = position - available
+        return 0.0 if needed <= 0 else moments[needed - 1]
+
+    waits = q.waits_for_positions(count, available, wrap_left, staffed, aht)
+    assert waits == pytest.approx([reference(p) for p in range(1, count + 1)])
+    assert waits[-1] == q.wait_at_position(count, available, wrap_left, staffed, aht)
+    assert waits == sorted(waits)  # a later place never waits less
