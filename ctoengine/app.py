@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -26,8 +28,8 @@ from ctoengine.ari.connection import AriConnection
 from ctoengine.calls.context import CallContext
 from ctoengine.calls.dispatch import Dispatcher
 from ctoengine.config import ConfigError, RoutingConfig, is_open, load_routing
-from ctoengine.db.pool import create_pool
-from ctoengine.errors import AriError, BadRequest, Unprocessable
+from ctoengine.db.pool import DB_ERRORS, SharedPool, create_pool
+from ctoengine.errors import AriAuthError, AriError, BadRequest, DatabaseError, Unavailable, Unprocessable
 from ctoengine.federation.service import STATUS_PATH, FederationService
 from ctoengine.logs import get_logger
 from ctoengine.metrics.registry import Metrics, measure_loop_lag
@@ -36,14 +38,39 @@ from ctoengine.records.retention import keep_erasing
 from ctoengine.records.writer import RecordWriter
 from ctoengine.selfservice.providers import HttpProvider, PostgresProvider, StatusProvider
 from ctoengine.settings import Settings
+from ctoengine.supervise import Supervisor
 
 log = get_logger("ctoengine")
+
+# Test-only: the name of one background task that raises once at its first run
+# (``CTO_TEST_CRASH_TASK=gauges``), so an end-to-end test can watch the
+# supervisor restart and count it. Read from the environment only; never set it
+# in production.
+TEST_CRASH_ENV = "CTO_TEST_CRASH_TASK"
+
+
+def _crash_once(name: str, factory: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    crashed = False
+
+    async def run() -> None:
+        nonlocal crashed
+        if not crashed:
+            crashed = True
+            raise RuntimeError(f"{TEST_CRASH_ENV}={name}: a crash for tests")
+        await factory()
+
+    return run
+
+
+EMERGENCY_KEY = "emergency"  # engine_state row of the admin API's switch, per instance
+STORE_ERRORS: tuple[type[BaseException], ...] = (DatabaseError, *DB_ERRORS)
 
 
 class Engine:
     def __init__(self, settings: Settings, routing: RoutingConfig) -> None:
         self.settings = settings
         self.routing = routing
+        self._file_routing = routing  # as the file says, without the API's emergency override
         self.metrics = Metrics()
         self.ari = AriClient(
             settings.ari_url,
@@ -58,7 +85,7 @@ class Engine:
             settings.spool_dir,
             on_written=lambda table, n: self.metrics.records_written.labels(table).inc(n),
         )
-        self._pool: asyncpg.Pool | None = None
+        self._db = SharedPool(lambda: create_pool(dsn))
         self.ctx = CallContext(
             ari=self.ari,
             writer=self.writer,
@@ -77,10 +104,15 @@ class Engine:
         self._restored: dict[str, RestoredCall] = {}
         self._emergency_override: bool | None = None
         self._emergency_by: dict[str, str] = {}
+        self._emergency_lock = asyncio.Lock()
         self._snapshot: dict[str, Any] | None = None
         self._call_changes: dict[str, dict[str, Any] | None] = {}  # call id -> its saved state; None: gone
         self._snapshot_saved = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self.supervisor = Supervisor(lambda name: self.metrics.task_restarts.labels(name).inc())
+        self._ari_task: asyncio.Task[None] | None = None
+        self._ari_runs = 0
+        self._ari_running = False
 
     def _status_provider(self) -> StatusProvider:
         cfg = getattr(getattr(self.routing, "self_service", None), "application_status", None)
@@ -90,24 +122,18 @@ class Engine:
         return PostgresProvider(self.pool)
 
     async def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            self._pool = await create_pool(self.settings.database_url.get_secret_value())
-        return self._pool
+        """The shared pool; concurrent first users get the same one (see ``SharedPool``)."""
+        return await self._db.get()
 
     # --- health -----------------------------------------------------------
     async def health(self) -> dict[str, Any]:
-        return {"ari": self.connection.connected, "database": await self._db_answers()}
+        """Readiness: ARI connected and the database answering within a second.
 
-    async def _db_answers(self) -> bool:
-        try:
-            pool = await self.pool()
-            async with asyncio.timeout(1.0):
-                return bool(await pool.fetchval("SELECT 1"))
-        except Exception:  # any failure of the probe means "not healthy", not a crash
-            if self._pool is not None:
-                self._pool.terminate()
-                self._pool = None
-            return False
+        A slow database answer reports "not ready" without touching the pool
+        the calls use (``SharedPool.answers``).
+        """
+        ari = self.connection.connected and self._ari_running
+        return {"ari": ari, "database": await self._db.answers(timeout=1.0)}
 
     def _on_ari_state(self, up: bool) -> None:
         self.metrics.ari_connected.set(1 if up else 0)
@@ -131,6 +157,7 @@ class Engine:
             for line in lines:
                 log.error("config_reload_rejected", error=line)
             return lines
+        self._file_routing = new
         self.routing = self._with_override(new)
         self.metrics.config_reloads.labels("ok").inc()
         log.info("config_reloaded", file=str(self.settings.routing_file))
@@ -218,23 +245,90 @@ class Engine:
 
     def _emergency_state(self) -> dict[str, Any]:
         em = self.routing.emergency
-        return {"enabled": em.enabled, "prompt": em.prompt, "flow": em.flow, **self._emergency_by}
+        source = "file" if self._emergency_override is None else "api"
+        return {
+            "enabled": em.enabled,
+            "prompt": em.prompt,
+            "flow": em.flow,
+            "source": source,
+            **self._emergency_by,
+        }
 
     async def _http_emergency_get(self, _: web.Request) -> web.Response:
         return web.json_response(self._emergency_state())
 
     async def _http_emergency_set(self, request: web.Request) -> web.Response:
+        """Switch emergency mode: stored first, applied only once stored.
+
+        If the database cannot store it the answer is 503 and nothing changes.
+        Chosen over "apply in memory and retry": a switch that a restart silently
+        reverts is the very fault this fixes, and the operator must know at once
+        that it did not take; the routing file (``emergency.enabled`` and a
+        reload) still works without the database. ``enabled: null`` drops the
+        override: the routing file decides again.
+        """
         body = await json_body(request)
         enabled, by = body.get("enabled"), body.get("by")
-        if not isinstance(enabled, bool):
-            raise BadRequest("'enabled' must be true or false")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise BadRequest("'enabled' must be true or false (or null: the routing file decides)")
         if not isinstance(by, str) or not by.strip():
             raise BadRequest("'by' must name who switches emergency mode")
-        self._emergency_override = enabled
-        self._emergency_by = {"by": by.strip(), "at": self.ctx.wall().isoformat()}
-        self.routing = self._with_override(self.routing)
-        log.warning("emergency_switched", enabled=enabled, by=by.strip())
+        who = {"by": by.strip(), "at": self.ctx.wall().isoformat()}
+        async with self._emergency_lock:  # the stored and the applied switch stay the same
+            try:
+                async with asyncio.timeout(3.0):
+                    await self._store_emergency(enabled, who)
+            except STORE_ERRORS as e:
+                log.error(
+                    "emergency_not_stored", enabled=enabled, by=who["by"], error=str(e) or type(e).__name__
+                )
+                raise Unavailable(
+                    "the database is unavailable: emergency mode was NOT switched, since it could not be"
+                    " stored; retry, or set emergency.enabled in the routing file and reload",
+                    error_id="emergency_not_stored",
+                ) from None
+            self._emergency_override = enabled
+            self._emergency_by = who if enabled is not None else {}
+            self.routing = self._with_override(self._file_routing)
+        log.warning("emergency_switched", enabled=enabled, by=who["by"])
         return web.json_response(self._emergency_state())
+
+    async def _store_emergency(self, enabled: bool | None, who: dict[str, str]) -> None:
+        pool = await self.pool()
+        if enabled is None:
+            await pool.execute(
+                "DELETE FROM engine_state WHERE instance = $1 AND key = $2",
+                self.settings.instance,
+                EMERGENCY_KEY,
+            )
+            return
+        await pool.execute(
+            """INSERT INTO engine_state (instance, key, value, updated_at) VALUES ($1, $2, $3::jsonb, now())
+               ON CONFLICT (instance, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()""",
+            self.settings.instance,
+            EMERGENCY_KEY,
+            json.dumps({"enabled": enabled, **who}),
+        )
+
+    async def _load_emergency(self) -> None:
+        """The switch stored by the admin API, applied before the first call is served."""
+        pool = await self.pool()
+        raw = await pool.fetchval(
+            "SELECT value FROM engine_state WHERE instance = $1 AND key = $2",
+            self.settings.instance,
+            EMERGENCY_KEY,
+        )
+        if not isinstance(raw, str):
+            return
+        saved = json.loads(raw)
+        enabled = saved.get("enabled") if isinstance(saved, dict) else None
+        if not isinstance(enabled, bool):
+            log.error("emergency_state_unreadable", value=raw[:200])
+            return
+        self._emergency_override = enabled
+        self._emergency_by = {"by": str(saved.get("by", "")), "at": str(saved.get("at", ""))}
+        self.routing = self._with_override(self._file_routing)
+        log.warning("emergency_restored", enabled=enabled, **self._emergency_by)
 
     def _with_override(self, cfg: RoutingConfig) -> RoutingConfig:
         """The admin API's emergency switch wins over the file until switched again."""
@@ -247,6 +341,7 @@ class Engine:
     async def start(self) -> None:
         """Check dependencies once (clear errors), then start serving."""
         await self.pool()  # DatabaseError with one clear line if unreachable
+        await self._load_emergency()  # before any call is served
         await self.ari.connect()  # AriAuthError / AriUnavailable
         queues = QueueService(
             self.ctx, self.dispatcher, build_distributor(self.routing), self._keep_snapshot, self._keep_call
@@ -274,19 +369,67 @@ class Engine:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
-        self._tasks = [
-            asyncio.create_task(self.writer.run(), name="records"),
-            asyncio.create_task(self.connection.run(), name="ari"),
-            asyncio.create_task(measure_loop_lag(self.metrics), name="loop-lag"),
-            asyncio.create_task(self._gauges(), name="gauges"),
-            asyncio.create_task(self._save_snapshots(), name="snapshots"),
-            asyncio.create_task(self.federation.run(), name="federation"),
-            asyncio.create_task(
-                keep_erasing(self.pool, lambda: self.routing.records.caller_number_retention_days),
-                name="retention",
-            ),
-        ]
+        self._start_tasks()
         log.info("engine_started", **self.settings.redacted())
+
+    def _start_tasks(self) -> None:
+        """Every background task runs supervised: a crash is logged, counted and restarted."""
+        federation = self.federation
+        tasks: dict[str, Callable[[], Awaitable[None]]] = {
+            "records": self.writer.run,
+            "ari": self._run_ari,
+            "loop-lag": lambda: measure_loop_lag(self.metrics),
+            "gauges": self._gauges,
+            "snapshots": self._save_snapshots,
+            "federation": federation.run,
+            "retention": lambda: keep_erasing(
+                self.pool, lambda: self.routing.records.caller_number_retention_days
+            ),
+        }
+        crash = os.environ.get(TEST_CRASH_ENV, "")
+        for name, factory in tasks.items():
+            self.metrics.task_restarts.labels(name)  # shown as 0 from the start
+            run = _crash_once(name, factory) if name == crash else factory
+            if name == "ari":
+                # A wrong password stays fatal (run_until_stopped re-raises it); anything else restarts.
+                self._ari_task = self.supervisor.start(name, run, fatal=(AriAuthError,))
+                self._tasks.append(self._ari_task)
+            elif name == "records":
+                self._tasks.append(self.supervisor.start(name, run, on_idle_cancel=self._flush_writer))
+            else:
+                self._tasks.append(self.supervisor.start(name, run))
+
+    async def _run_ari(self) -> None:
+        if self._ari_runs:  # restarted after a crash: the client may be half-open, connect afresh
+            await self.ari.connect()
+        self._ari_runs += 1
+        self._ari_running = True
+        try:
+            await self.connection.run()
+        finally:
+            self._ari_running = False
+            if self.connection.connected:  # a crash skipped the connection's own "down"
+                self.connection.connected = False
+                self._on_ari_state(False)
+
+    async def _flush_writer(self) -> None:
+        """The engine stops while the writer waits to be restarted after a crash.
+
+        Records handed to it meanwhile would be left in memory: one short run,
+        cancelled at once, gets them written or spooled by the writer's own
+        flush-on-cancel.
+        """
+        if not self.writer.backlog:
+            return
+        run = asyncio.create_task(self.writer.run(), name="records-flush")
+        await asyncio.sleep(0)  # let it enter its try/finally before cancelling it
+        run.cancel()
+        try:
+            await run
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("records_flush_failed")
 
     async def _gauges(self) -> None:
         while True:
@@ -298,7 +441,8 @@ class Engine:
             await asyncio.sleep(1.0)
 
     async def run_until_stopped(self) -> None:
-        ari_task = self._tasks[1]
+        ari_task = self._ari_task
+        assert ari_task is not None, "start() first"
         stop = asyncio.create_task(self._stop.wait())
         done, _ = await asyncio.wait({stop, ari_task}, return_when=asyncio.FIRST_COMPLETED)
         if ari_task in done and not ari_task.cancelled():
@@ -309,8 +453,7 @@ class Engine:
         """Release what a failed start opened; the caller reports the error."""
         await self.ari.close()
         await self.http.stop()
-        if self._pool is not None:
-            self._pool.terminate()
+        self._db.terminate()
 
     async def stop(self) -> None:
         log.info("engine_stopping")
@@ -322,8 +465,7 @@ class Engine:
                 await task
         await self.ari.close()
         await self.http.stop()
-        if self._pool is not None:
-            await self._pool.close()
+        await self._db.close()
 
 
 async def serve(settings: Settings) -> None:

@@ -22,7 +22,7 @@ from ctoengine.metrics.registry import Metrics
 log = get_logger("ctoengine.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC = frozenset({"/metrics", "/healthz", "/api/v1/openapi.json"})
+PUBLIC = frozenset({"/metrics", "/livez", "/readyz", "/healthz", "/api/v1/openapi.json"})
 # Between centres: the peers' own token, checked by ctoengine.federation.
 OWN_AUTH = ("/api/v1/federation/",)
 
@@ -92,7 +92,9 @@ class HttpApi:
         self.spec = base_spec()
         self.app = web.Application(middlewares=[errors_middleware, auth_middleware(token)])
         self.app.router.add_get("/metrics", self._metrics)
-        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/livez", self._livez)
+        self.app.router.add_get("/readyz", self._readyz)
+        self.app.router.add_get("/healthz", self._readyz)  # the older name of readiness
         self.app.router.add_get("/api/v1/openapi.json", self._openapi)
         self._runner: web.AppRunner | None = None
 
@@ -103,7 +105,12 @@ class HttpApi:
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def _healthz(self, _: web.Request) -> web.Response:
+    async def _livez(self, _: web.Request) -> web.Response:
+        """Alive: the process and its event loop run (this answer proves it). No dependency is asked."""
+        return web.json_response({"ok": True})
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        """Ready: 200 when ARI is connected and the database answers; else 503 and which is false."""
         state = await self._health()
         ok = all(bool(v) for v in state.values())
         return web.json_response({"ok": ok, **state}, status=200 if ok else 503)

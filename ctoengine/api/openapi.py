@@ -24,6 +24,7 @@ def error_responses(*codes: int) -> dict[str, Any]:
         404: "not found",
         409: "conflict",
         422: "invalid routing file",
+        503: "a dependency (the database) is unavailable; nothing was changed",
     }
     return {
         str(c): {
@@ -43,12 +44,27 @@ def base_spec() -> dict[str, Any]:
             "schemas": {"Error": ERROR_SCHEMA},
         },
         "paths": {
+            "/livez": {
+                "get": {
+                    "summary": "Liveness: 200 while the process and its event loop run; asks no dependency",
+                    "responses": {"200": {"description": "alive: {ok: true}"}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: 200 when ARI is up and the database answers within 1 s, else 503",
+                    "responses": {
+                        "200": {"description": "ready: {ok: true, ari: true, database: true}"},
+                        "503": {"description": "not ready: ari or database is false (the one that failed)"},
+                    },
+                }
+            },
             "/healthz": {
                 "get": {
-                    "summary": "200 when ARI is connected and the database answers, else 503",
+                    "summary": "The same as /readyz (kept for existing probes)",
                     "responses": {
-                        "200": {"description": "healthy"},
-                        "503": {"description": "unhealthy"},
+                        "200": {"description": "ready"},
+                        "503": {"description": "not ready"},
                     },
                 }
             },
@@ -74,12 +90,15 @@ def admin_openapi() -> dict[str, Any]:
         },
         "/api/v1/emergency": {
             "get": {
-                "summary": "Emergency mode and who switched it",
+                "summary": "Emergency mode, who decides it (API switch or routing file), who and when",
                 "security": sec,
                 "responses": {"200": {"description": "state"}, **error_responses(401)},
             },
             "post": {
-                "summary": "Switch emergency mode (logged with who and when)",
+                "summary": (
+                    "Switch emergency mode (logged with who and when); stored in the database, so it"
+                    " survives a restart; enabled: null gives the decision back to the routing file"
+                ),
                 "security": sec,
                 "requestBody": {
                     "content": {
@@ -87,12 +106,15 @@ def admin_openapi() -> dict[str, Any]:
                             "schema": {
                                 "type": "object",
                                 "required": ["enabled", "by"],
-                                "properties": {"enabled": {"type": "boolean"}, "by": {"type": "string"}},
+                                "properties": {
+                                    "enabled": {"type": "boolean", "nullable": True},
+                                    "by": {"type": "string"},
+                                },
                             }
                         }
                     }
                 },
-                "responses": {"200": {"description": "state"}, **error_responses(400, 401)},
+                "responses": {"200": {"description": "state"}, **error_responses(400, 401, 503)},
             },
         },
     }

@@ -105,6 +105,12 @@ class Metrics:
             ["from_state", "to_state"],
             registry=r,
         )
+        self.task_restarts = Counter(
+            "ctoengine_task_restarts",
+            "Background tasks restarted by the supervisor after a crash, by task",
+            ["task"],
+            registry=r,
+        )
 
 
 async def measure_loop_lag(metrics: Metrics, interval: float = 0.1) -> None:
