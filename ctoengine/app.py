@@ -57,6 +57,7 @@ class Engine:
             dsn,
             settings.spool_dir,
             on_written=lambda table, n: self.metrics.records_written.labels(table).inc(n),
+            metrics=self.metrics,
         )
         self._pool: asyncpg.Pool | None = None
         self.ctx = CallContext(
