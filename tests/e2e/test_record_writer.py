@@ -155,7 +155,8 @@ async def an_interrupted_replay_writes_nothing_twice(dsn: str, spool: Path) -> N
             CENTRE,
         )
         await conn.execute(
-            "INSERT INTO queue_events (call_id, queue, kind, at, instance) VALUES ($1, 'passport', 'enter', $2, $3)",
+            "INSERT INTO queue_events (call_id, queue, kind, at, instance)"
+            " VALUES ($1, 'passport', 'enter', $2, $3)",
             f"{tag}a",
             T0,
             CENTRE,
