@@ -9,7 +9,7 @@ RULES = Path(__file__).resolve().parents[2] / "monitoring" / "alerts.yml"
 def test_promtool_accepts_the_rules() -> None:
     result = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 11 rules found" in result.stdout
 
 
 def test_every_alert_the_issue_names_is_there() -> None:
@@ -20,6 +20,9 @@ def test_every_alert_the_issue_names_is_there() -> None:
         "CtoNoOperatorLoggedIn",
         "CtoAriDisconnected",
         "CtoRecordBacklogGrowing",
+        "CtoRecordSpoolFailing",
+        "CtoRecordsLost",
+        "CtoRecordsQuarantined",
     ):
         assert f"alert: {alert}" in text
 
