@@ -59,6 +59,10 @@ log = get_logger("ctoengine.records")
 
 _Conn = asyncpg.Connection | PoolConnectionProxy
 
+# A connection lost mid-query: asyncpg may also say so with an InternalClientError
+# ("cannot switch to state ...; another operation is in progress").
+_LOST: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.exceptions.InternalClientError)
+
 _JSON_COLUMNS = frozenset({"self_service"})
 
 MEMORY_LIMIT = 200_000  # records kept in memory while the spool cannot be written
@@ -266,7 +270,7 @@ class RecordWriter:
                 await self._prune(conn)
         except _Unwritable:
             raise
-        except CONNECTION_ERRORS as e:
+        except _LOST as e:
             self._lost_connection(e)
             raise _Unwritable("database unavailable") from None
         except asyncpg.PostgresError as e:  # reachable, but refusing writes (schema, read-only, full disk)
