@@ -84,6 +84,7 @@ class Engine:
             dsn,
             settings.spool_dir,
             on_written=lambda table, n: self.metrics.records_written.labels(table).inc(n),
+            metrics=self.metrics,
         )
         self._db = SharedPool(lambda: create_pool(dsn))
         self.ctx = CallContext(

@@ -59,6 +59,28 @@ class Metrics:
         self.records_written = Counter(
             "ctoengine_records_written", "Records written to PostgreSQL", ["table"], registry=r
         )
+        self.records_quarantined = Counter(
+            "ctoengine_records_quarantined",
+            "Rows PostgreSQL refused (a data or constraint error), kept in quarantine.jsonl",
+            ["table"],
+            registry=r,
+        )
+        self.records_spool_torn = Counter(
+            "ctoengine_records_spool_torn",
+            "Spool lines that did not load (torn by a crash), set aside in spool-torn.jsonl",
+            registry=r,
+        )
+        self.records_lost = Counter(
+            "ctoengine_records_lost",
+            "Records dropped: the spool could not be written and the memory buffer was full",
+            ["table"],
+            registry=r,
+        )
+        self.records_spool_failing = Gauge(
+            "ctoengine_records_spool_failing",
+            "1 while the record spool cannot be written (disk full?): records wait in memory",
+            registry=r,
+        )
         self.db_up = Gauge("ctoengine_database_up", "1 when the record writer reaches PostgreSQL", registry=r)
         self.centre_open = Gauge(
             "ctoengine_centre_open", "1 during working hours by the schedule, 0 in night mode", registry=r

@@ -23,6 +23,9 @@ def test_every_alert_the_issue_names_is_there() -> None:
         "CtoAriDisconnected",
         "CtoRecordBacklogGrowing",
         "CtoTaskRestarting",
+        "CtoRecordSpoolFailing",
+        "CtoRecordsLost",
+        "CtoRecordsQuarantined",
     ):
         assert f"alert: {alert}" in text
 
