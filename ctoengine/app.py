@@ -70,7 +70,11 @@ class Engine:
         )
         self.dispatcher = Dispatcher(self.ctx)
         self.connection = AriConnection(
-            self.ari, self.dispatcher.on_event, self._on_ari_connected, self._on_ari_state
+            self.ari,
+            self.dispatcher.on_event,
+            self._on_ari_connected,
+            self._on_ari_state,
+            on_replaced=lambda replaced: self.metrics.ari_app_replaced.set(1 if replaced else 0),
         )
         self.http = HttpApi(settings.api_token.get_secret_value(), self.metrics, self.health)
         self._stop = asyncio.Event()
