@@ -155,7 +155,7 @@ class AriClient:
                 try:
                     sink(event)
                 except Exception as e:  # the sink catches its own; this reader never dies of one
-                    log.error("event_dispatch_failed", event=event.type, error=type(e).__name__)
+                    log.error("event_dispatch_failed", event_type=event.type, error=type(e).__name__)
             if ws.exception() is not None:
                 log.warning("ari_websocket_failed", error=type(ws.exception()).__name__)
         finally:
