@@ -98,7 +98,11 @@ class Engine:
         )
         self.dispatcher = Dispatcher(self.ctx)
         self.connection = AriConnection(
-            self.ari, self.dispatcher.on_event, self._on_ari_connected, self._on_ari_state
+            self.ari,
+            self.dispatcher.on_event,
+            self._on_ari_connected,
+            self._on_ari_state,
+            on_replaced=lambda replaced: self.metrics.ari_app_replaced.set(1 if replaced else 0),
         )
         self.http = HttpApi(settings.api_token.get_secret_value(), self.metrics, self.health)
         self._stop = asyncio.Event()
@@ -133,7 +137,8 @@ class Engine:
         A slow database answer reports "not ready" without touching the pool
         the calls use (``SharedPool.answers``).
         """
-        ari = self.connection.connected and self._ari_running
+        # Another engine holding our Stasis application is not "ready" either.
+        ari = self.connection.connected and self._ari_running and not self.connection.replaced
         return {"ari": ari, "database": await self._db.answers(timeout=1.0)}
 
     def _on_ari_state(self, up: bool) -> None:
@@ -409,9 +414,7 @@ class Engine:
             await self.connection.run()
         finally:
             self._ari_running = False
-            if self.connection.connected:  # a crash skipped the connection's own "down"
-                self.connection.connected = False
-                self._on_ari_state(False)
+            self.connection.mark_down()  # a crash skipped the connection's own "down"
 
     async def _flush_writer(self) -> None:
         """The engine stops while the writer waits to be restarted after a crash.

@@ -1,7 +1,10 @@
 """A narrow ARI client: the REST calls the engine makes, and the event stream.
 
-aioari checks the credentials and reads the websocket; the REST calls go
-straight over one aiohttp session (see ``_rest``). This class is the seam the
+aioari checks the credentials (it loads Asterisk's API description); the REST
+calls go straight over one aiohttp session (see ``_rest``) and the events over
+our own websocket with a heartbeat (see ``run_events``). Both sessions live as
+long as the client: a websocket reconnect replaces the websocket only, so the
+requests in flight finish. This class is the seam the
 rest of the engine depends on, so aiohttp's and aioari's objects and exceptions
 never leak out. Every id is chosen by the engine (channel, bridge, playback) so
 commands need not wait for a reply to learn one.
@@ -29,6 +32,10 @@ from ctoengine.logs import get_logger
 log = get_logger("ctoengine.ari")
 
 EventSink = Callable[[AriEvent], None]
+
+# A ping after this many seconds without a frame; no pong within half of it closes the
+# websocket (aiohttp's heartbeat), so a frozen TCP path is noticed in 15 s at most.
+HEARTBEAT_S = 10.0
 
 
 def _translate(e: BaseException, what: str) -> AriError:
@@ -60,58 +67,107 @@ class AriClient:
         self.app = app
         self._user = user
         self._password = password
-        self._client: Any = None
+        self._connected = False
         self._http: aiohttp.ClientSession | None = None
+        self._ws_http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.heartbeat_s = HEARTBEAT_S
         self.request_seconds: Callable[[str, float], None] = lambda op, s: None
 
     async def connect(self) -> None:
-        """Load the API description; raises AriAuthError/AriUnavailable clearly."""
-        await self.close()
+        """Load the API description; raises AriAuthError/AriUnavailable clearly.
+
+        Reconnecting closes the websocket, never the REST session: requests in flight
+        (a caller's prompt, a hang-up) are not aborted by a websocket that dropped."""
+        await self.close_events()
+        client: Any = None
         try:
-            self._client = await asyncio.wait_for(
+            client = await asyncio.wait_for(
                 aioari.connect(self.base_url + "/", self._user, self._password), timeout=10
             )
         except Exception as e:  # aioari/aiohttp raise many kinds: translate all
             raise _translate(e, "connect") from None
+        finally:
+            if client is not None:
+                try:
+                    await client.close()
+                except Exception as e:  # closing a broken client must not raise
+                    log.debug("ari_close_failed", error=str(e))
+        self._connected = True
+
+    async def close_events(self) -> None:
+        """Close the websocket (``run_events`` returns); the REST session stays."""
+        ws, self._ws = self._ws, None
+        if ws is not None and not ws.closed:
+            with contextlib.suppress(Exception):
+                await ws.close()
 
     async def close(self) -> None:
-        http, self._http = self._http, None
-        if http is not None:
-            await http.close()
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                await client.close()
-            except Exception as e:  # closing a broken client must not raise
-                log.debug("ari_close_failed", error=str(e))
+        await self.close_events()
+        self._connected = False
+        for session in (self._http, self._ws_http):
+            if session is not None:
+                await session.close()
+        self._http = self._ws_http = None
 
     async def run_events(self, sink: EventSink) -> None:
         """Read the websocket until it closes, handing each parsed event to ``sink``.
 
         The sink must not block: the reader parses and hands over, nothing more
-        (Asterisk drops a websocket it cannot write to quickly).
+        (Asterisk drops a websocket it cannot write to quickly). A websocket that
+        stops answering pings is closed (heartbeat): this returns, and the
+        connection reconnects. Raises AriUnavailable/AriAuthError when it cannot open.
         """
-        client = self._require()
-
-        def on_raw(raw: dict[str, Any]) -> None:
-            try:
-                event = parse_event(raw)
-            except BadEvent as e:
-                log.warning("ari_bad_event", error=str(e))
-                return
-            sink(event)
-
-        client.event_listeners.clear()
-        client.on_event("*", on_raw)
+        self._require()
+        if self._ws_http is None or self._ws_http.closed:
+            # A session of its own: the REST session's total timeout must not apply to a
+            # websocket that lives for days.
+            self._ws_http = aiohttp.ClientSession(
+                headers={"Authorization": basic_auth(self._user, self._password)},
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            )
+        url = f"{self.base_url}/ari/events"
+        params = {"app": self.app, "subscribeAll": "false"}
         try:
-            await client.run(apps=self.app)
-        except Exception as e:
-            raise _translate(e, "events websocket") from None
+            ws = await asyncio.wait_for(
+                self._ws_http.ws_connect(url, params=params, heartbeat=self.heartbeat_s, autoping=True),
+                timeout=10,
+            )
+        except aiohttp.WSServerHandshakeError as e:
+            if e.status == 401:
+                raise AriAuthError("Asterisk refused the ARI user or password (401)", 401) from None
+            raise AriUnavailable(f"events websocket: handshake refused (HTTP {e.status})") from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            raise AriUnavailable(f"events websocket: unreachable ({e.__class__.__name__})") from None
+        self._ws = ws
+        try:
+            async for msg in ws:
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    continue
+                try:
+                    raw = json.loads(msg.data)
+                    event = parse_event(raw) if isinstance(raw, dict) else None
+                except (ValueError, BadEvent) as e:
+                    log.warning("ari_bad_event", error=str(e)[:200])
+                    continue
+                if event is None:
+                    continue
+                try:
+                    sink(event)
+                except Exception as e:  # the sink catches its own; this reader never dies of one
+                    log.error("event_dispatch_failed", event_type=event.type, error=type(e).__name__)
+            if ws.exception() is not None:
+                log.warning("ari_websocket_failed", error=type(ws.exception()).__name__)
+        finally:
+            if self._ws is ws:
+                self._ws = None
+            if not ws.closed:
+                with contextlib.suppress(Exception):
+                    await ws.close()
 
-    def _require(self) -> Any:
-        if self._client is None:
+    def _require(self) -> None:
+        if not self._connected:
             raise AriUnavailable("not connected to ARI")
-        return self._client
 
     async def _rest(
         self,
@@ -222,6 +278,13 @@ class AriClient:
     # --- playbacks --------------------------------------------------------
     async def stop_playback(self, playback_id: str) -> None:
         await self._rest("DELETE", "playbacks.stop", "playbacks", playback_id)
+
+    async def playback_exists(self, playback_id: str) -> bool:
+        try:
+            await self._rest("GET", "playbacks.get", "playbacks", playback_id)
+        except AriNotFound:
+            return False
+        return True
 
     # --- bridges ----------------------------------------------------------
     async def create_bridge(self, bridge_id: str, kind: str = "mixing") -> None:

@@ -6,22 +6,29 @@ leg the engine originated: ``operator,<call id>``), ``feature`` (a softphone
 feature code: ``feature,<code>,<endpoint>``), ``federation`` (a call a peer
 centre overflowed to us: ``federation,<federation id>,<origin>,<topic>,<waited
 ms>,<hops>,<caller>``, read from its X-CTO-* SIP headers by ``dialplan/``).
-The websocket reader calls ``on_event``; it only routes and hands over, it
-never awaits.
+The formats are built and parsed in ``calls/wire.py``. The websocket reader
+calls ``on_event``; it only routes and hands over, it never awaits, and no
+event can take it down: a failure is logged, counted, and costs at most the
+one call it was about. After every (re)connect ``resume`` reconciles what the
+engine owns with what Asterisk has (``calls/reconcile.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ctoengine.agents.features import FeatureCall
 from ctoengine.ari import events as ari
 from ctoengine.ari.client import ignore_gone
+from ctoengine.calls import protocol as p
+from ctoengine.calls import reconcile as r
+from ctoengine.calls import wire
 from ctoengine.calls.context import CallContext
-from ctoengine.calls.task import CallTask, Incoming
+from ctoengine.calls.task import CallTask, lost_destroyed
 from ctoengine.errors import AriError
 from ctoengine.logs import get_logger
 
@@ -37,6 +44,8 @@ class Owner(Protocol):
 
 VerbHandler = Callable[[ari.StasisStart], None]
 
+ENDED_REMEMBERED = 10_000  # call ids whose row is written: never run again if their channel lingers
+
 
 class Dispatcher:
     def __init__(self, ctx: CallContext) -> None:
@@ -47,11 +56,12 @@ class Dispatcher:
         self.calls: dict[str, CallTask] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.listeners: list[Callable[[ari.AriEvent], None]] = []
+        self.ended: OrderedDict[str, None] = OrderedDict()
         self.verbs: dict[str, VerbHandler] = {
-            "inbound": self._inbound,
-            "operator": self._operator_leg,
-            "feature": self._feature,
-            "federation": self._federation,
+            wire.INBOUND: self._inbound,
+            wire.OPERATOR: self._operator_leg,
+            wire.FEATURE: self._feature,
+            wire.FEDERATION: self._federation,
         }
 
     # --- the reader's entry point ----------------------------------------
@@ -61,13 +71,25 @@ class Dispatcher:
         metrics.ari_events.labels(event.type).inc()
         try:
             self._route(event)
-        except Exception:  # a bug in routing must not kill the websocket reader
-            log.exception("dispatch_failed", event=event.type)
+        except Exception as e:  # nothing an event carries may kill the websocket reader
+            self._dispatch_failed(event, e)
         metrics.event_handling.observe(time.perf_counter() - started)
+
+    def _dispatch_failed(self, event: ari.AriEvent, e: Exception) -> None:
+        """Log (the event's type and where it failed: no caller data), count, and refuse the one
+        call it was about when nobody owns it yet."""
+        tb = e.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else "?"
+        log.error("event_dispatch_failed", event_type=event.type, error=type(e).__name__, where=where)
+        self.ctx.metrics.event_dispatch_errors.labels(event.type).inc()
+        if isinstance(event, ari.StasisStart) and event.channel.id not in self.owners:
+            self.spawn(self._hangup(event.channel.id))
 
     def _route(self, event: ari.AriEvent) -> None:
         if isinstance(event, ari.StasisStart):
-            verb = event.args[0] if event.args else ""
+            verb = wire.verb(event.args)
             handler = self.verbs.get(verb)
             if handler is None:
                 log.warning("unknown_stasis_verb", verb=verb, channel=event.channel.name)
@@ -84,54 +106,57 @@ class Dispatcher:
         if owner is not None:
             owner.deliver(event)
             if isinstance(event, ari.ChannelDestroyed):
-                self.owners.pop(channel_id, None)
+                self.release(channel_id)
 
     # --- verbs ------------------------------------------------------------
     def _inbound(self, event: ari.StasisStart) -> None:
         channel = event.channel
         if channel.id in self.owners:  # a duplicate StasisStart (e.g. after a reconnect)
             return
-        dialed = (
-            event.args[1] if len(event.args) > 1 else (channel.dialplan.exten if channel.dialplan else "")
-        )
-        task = CallTask(self.ctx, channel, dialed)
-        self.owners[channel.id] = task
-        self.calls[channel.id] = task
-        self.spawn(self._run_call(task))
+        dialed = wire.inbound_dialed(event.args)
+        if dialed is None:
+            dialed = channel.dialplan.exten if channel.dialplan else ""
+        self._start(CallTask(self.ctx, channel, dialed))
 
     def _federation(self, event: ari.StasisStart) -> None:
         channel = event.channel
         if channel.id in self.owners:
             return
-        incoming = Incoming.from_args(event.args[1:])
+        parsed = wire.parse_federation(event.args[1:], self._topics())
         fed = self.ctx.queues.federation if self.ctx.queues is not None else None
-        accepted = (
-            incoming is not None
-            and incoming.hops <= 1  # sent on once already: a loop, refuse
-            and fed is not None
-            and fed.accepts(incoming.topic)
-        )
-        origin = incoming.origin if incoming is not None else "?"
-        self.ctx.metrics.overflows_received.labels(origin, "accepted" if accepted else "refused").inc()
-        if not accepted:
+        if isinstance(parsed, wire.Refused):
+            refusal = parsed.reason
+        elif fed is None or not fed.accepts(parsed.topic):
+            refusal = "topic not accepted now"
+        else:
+            refusal = ""
+        origin = parsed.origin if isinstance(parsed, wire.Incoming) else "?"
+        self.ctx.metrics.overflows_received.labels(origin, "refused" if refusal else "accepted").inc()
+        if refusal or not isinstance(parsed, wire.Incoming):
             # Congestion (cause 34): the sending engine puts the caller back in its own queue.
-            log.info("overflow_refused", origin=origin, topic=incoming.topic if incoming else None)
+            log.info("overflow_refused", origin=origin, reason=refusal)
             self.spawn(self._hangup(channel.id, "congestion"))
             return
         task = CallTask(self.ctx, channel, "overflow")
-        task.incoming = incoming
-        self.owners[channel.id] = task
-        self.calls[channel.id] = task
+        task.incoming = parsed
+        self._start(task)
+
+    def _topics(self) -> set[str]:
+        return {t.code for t in self.ctx.routing().topics}
+
+    def _start(self, task: CallTask) -> None:
+        self.owners[task.call_id] = task
+        self.calls[task.call_id] = task
         self.spawn(self._run_call(task))
 
     def _operator_leg(self, event: ari.StasisStart) -> None:
-        call_id = event.args[1] if len(event.args) > 1 else ""
+        call_id = wire.operator_call_id(event.args)
         owner = self.owners.get(call_id)
         if owner is None:
             log.info("orphan_operator_leg", call_id=call_id)
             self.spawn(self._hangup(event.channel.id))
             return
-        self.owners[event.channel.id] = owner
+        self.adopt(event.channel.id, owner)
         owner.deliver(event)
 
     def _feature(self, event: ari.StasisStart) -> None:
@@ -146,49 +171,128 @@ class Dispatcher:
             self.owners.pop(channel_id, None)
 
     async def resume(self, restored: dict[str, RestoredCall]) -> None:
-        """After a (re)connect: take back callers still in our Stasis application.
+        """After every (re)connect and at start: reconcile the calls and operators the engine owns
+        with the channels Asterisk has (the rules: ``calls/reconcile.py``).
 
         A caller of the last engine's snapshot (``restored``) gets his place back:
         waiting with his original wait, or connected to the same operator or peer
-        centre; one who was in the IVR hears it again. A call of the snapshot
-        whose channel is gone ended while no engine ran: its row is written now.
+        centre; one who was in the IVR hears it again (the last engine's IVR state
+        is not kept). A call of the snapshot whose channel is gone ended while no
+        engine ran: its row is written now.
         """
+        # What we own is read before Asterisk is asked: a call that starts in between is
+        # not in the list and must not be taken for gone.
+        owned = [
+            r.OwnedCall(t.call_id, frozenset(t.legs), frozenset(t.playbacks)) for t in self.calls.values()
+        ]
+        listed = await self.ctx.ari.list_channels()
+        live, channels = self._live(listed)
+        queues = self.ctx.queues
+        if queues is not None:
+            for call_id, saved in restored.items():
+                if call_id not in channels:
+                    await queues.vanished(call_id, saved)
+        agents = queues.agents_on_call() if queues is not None else {}
+        actions = r.reconcile(owned, live, agents, self.ended)
+        for action in actions:
+            try:
+                await self._apply(action, channels, restored)
+            except AriError as e:
+                log.warning("reconcile_step_failed", action=type(action).__name__, error=str(e))
+            except Exception as e:  # one call's trouble must not stop the others' reconciliation
+                log.error("reconcile_step_crashed", action=type(action).__name__, error=type(e).__name__)
+        counts: dict[str, int] = {}
+        for action in actions:
+            counts[type(action).__name__] = counts.get(type(action).__name__, 0) + 1
+        log.info("ari_reconciled", channels=len(live), **counts)
+
+    def _live(self, listed: list[dict[str, Any]]) -> tuple[list[r.LiveChannel], dict[str, ari.Channel]]:
         app = self.ctx.ari.app
-        live: set[str] = set()
-        for raw in await self.ctx.ari.list_channels():
+        live: list[r.LiveChannel] = []
+        channels: dict[str, ari.Channel] = {}
+        for raw in listed:
+            try:
+                channel = ari.Channel.model_validate(raw)
+            except ValueError:
+                continue
             dialplan = raw.get("dialplan") or {}
-            data = str(dialplan.get("app_data", "")).split(",")
-            if (
-                dialplan.get("app_name") != "Stasis"
-                or data[0] != app
-                or data[1:2] not in (["inbound"], ["federation"])
-            ):
-                continue
-            channel = ari.Channel.model_validate(raw)
-            live.add(channel.id)
-            if channel.id in self.owners:
-                continue
-            if data[1] == "federation":
-                task = CallTask(self.ctx, channel, "overflow")
-                task.incoming = Incoming.from_args(data[2:])
-            else:
-                task = CallTask(self.ctx, channel, data[2] if len(data) > 2 else "")
-            task.resume = restored.get(channel.id)
-            log.info("call_taken_back", call_id=channel.id, waiting=task.resume is not None)
-            self.owners[channel.id] = task
-            self.calls[channel.id] = task
-            self.spawn(self._run_call(task))
-        if self.ctx.queues is not None:
-            for call_id, r in restored.items():
-                if call_id not in live:
-                    await self.ctx.queues.vanished(call_id, r)
+            args = None
+            if dialplan.get("app_name") == "Stasis":
+                parsed = wire.stasis_args(str(dialplan.get("app_data", "")), app)
+                args = tuple(parsed) if parsed is not None else None
+            live.append(r.LiveChannel(channel.id, args))
+            channels[channel.id] = channel
+        return live, channels
+
+    async def _apply(
+        self, action: r.Action, channels: dict[str, ari.Channel], restored: dict[str, RestoredCall]
+    ) -> None:
+        m = self.ctx.metrics.reconciled
+        match action:
+            case r.Continue():
+                pass
+            case r.CallerGone(call_id=call_id):
+                task = self.calls.get(call_id)
+                if task is not None and not await self.ctx.ari.channel_exists(call_id):
+                    m.labels("caller_gone").inc()
+                    task.deliver(lost_destroyed(call_id))
+            case r.LegGone(call_id=call_id, leg=leg):
+                task = self.calls.get(call_id)
+                if task is not None and not await self.ctx.ari.channel_exists(leg):
+                    m.labels("leg_gone").inc()
+                    task.deliver(lost_destroyed(leg))
+                    self.release(leg)
+            case r.LegUp(call_id=call_id, leg=leg):
+                task = self.calls.get(call_id)
+                if task is not None and leg in channels:
+                    args = [wire.OPERATOR, call_id]
+                    task.deliver(ari.StasisStart(type="StasisStart", args=args, channel=channels[leg]))
+            case r.CheckPlaybacks(call_id=call_id, playbacks=playbacks):
+                task = self.calls.get(call_id)
+                for pb in sorted(playbacks):
+                    if task is not None and not await self.ctx.ari.playback_exists(pb):
+                        m.labels("playback_finished").inc()
+                        task.deliver(p.PlaybackFinished(pb))
+            case r.TakeBack(channel_id=channel_id, args=args):
+                if channel_id in self.owners or channel_id not in channels:
+                    return
+                self._take_back(channels[channel_id], args, restored.get(channel_id))
+                m.labels("taken_back").inc()
+            case r.Hangup(channel_id=channel_id, why=why):
+                log.info("reconcile_hangup", channel=channel_id, why=why)
+                m.labels("hung_up").inc()
+                await self._hangup(channel_id)
+            case r.ReleaseAgent(agent_id=agent, call_id=call_id):
+                if self.ctx.queues is not None and call_id not in self.calls:
+                    log.warning("agent_released", agent=agent, call_id=call_id)
+                    m.labels("agent_released").inc()
+                    self.ctx.queues.release_agent(agent, call_id)
+
+    def _take_back(self, channel: ari.Channel, args: tuple[str, ...], saved: RestoredCall | None) -> None:
+        if wire.verb(args) == wire.FEDERATION:
+            parsed = wire.parse_federation(args[1:], self._topics())
+            if isinstance(parsed, wire.Refused):
+                log.info("overflow_refused", origin="?", reason=parsed.reason)
+                self.spawn(self._hangup(channel.id, "congestion"))
+                return
+            task = CallTask(self.ctx, channel, "overflow")
+            task.incoming = parsed
+        else:
+            task = CallTask(self.ctx, channel, wire.inbound_dialed(args) or "")
+        task.resume = saved
+        log.info("call_taken_back", call_id=channel.id, waiting=task.resume is not None)
+        self._start(task)
 
     def adopt(self, channel_id: str, owner: Owner) -> None:
         """Route a channel's events (e.g. an originated leg) to ``owner``."""
         self.owners[channel_id] = owner
+        if isinstance(owner, CallTask) and channel_id != owner.call_id:
+            owner.legs.add(channel_id)
 
     def release(self, channel_id: str) -> None:
-        self.owners.pop(channel_id, None)
+        owner = self.owners.pop(channel_id, None)
+        if isinstance(owner, CallTask):
+            owner.legs.discard(channel_id)
 
     async def _run_call(self, task: CallTask) -> None:
         try:
@@ -196,6 +300,10 @@ class Dispatcher:
         finally:
             self.calls.pop(task.call_id, None)
             self.owners.pop(task.call_id, None)
+            if not task.detached:  # its row is written: the call never runs again
+                self.ended[task.call_id] = None
+                while len(self.ended) > ENDED_REMEMBERED:
+                    self.ended.popitem(last=False)
 
     async def _hangup(self, channel_id: str, reason: str = "normal") -> None:
         try:

@@ -4,21 +4,27 @@ The task feeds core events and ``now`` into the pure machines (IVR, then the
 queue) and executes the commands they return over ARI. Its teardown (hang up,
 write the record) runs in ``finally``, shielded and time-limited, so a call
 always leaves exactly one record whatever happened.
+
+Every wait for an event is bounded (``get_event``): at least every
+``WATCHDOG_S`` the task asks Asterisk whether its channel, its legs and its
+playbacks still exist, and feeds itself the events that were lost. The event
+queue is bounded too, except for the events that end a call (``must_deliver``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ctoengine.ari import events as ari
 from ctoengine.ari.client import ignore_gone
 from ctoengine.calls import protocol as p
+from ctoengine.calls import wire
 from ctoengine.calls.context import CallContext
 from ctoengine.calls.timers import Timers
+from ctoengine.calls.wire import Incoming
 from ctoengine.config import entry_plan
 from ctoengine.config.plan import active_announcements
 from ctoengine.errors import AriError, DatabaseError
@@ -35,28 +41,21 @@ log = get_logger("ctoengine.calls")
 
 QUEUE_SIZE = 256
 TEARDOWN_SECONDS = 5.0
+WATCHDOG_S = 30.0  # how often a waiting call checks with Asterisk that what it waits for exists
+SAY_LIMIT_S = 300.0  # the longest a ``say`` waits for its playback, whatever Asterisk says
+LOST_CAUSE = "lost while the engine was not listening"
 
 
-@dataclass(frozen=True)
-class Incoming:
-    """A call a peer centre overflowed to us, as its X-CTO-* headers describe it."""
+def must_deliver(event: object) -> bool:
+    """Events a full queue never drops: each one ends the call (or a leg of it) for good."""
+    return isinstance(event, ari.ChannelDestroyed | ari.StasisEnd | p.CallerHungUp)
 
-    federation_id: str
-    origin: str
-    topic: str
-    waited_s: float
-    hops: int
-    caller: str
 
-    @classmethod
-    def from_args(cls, args: Sequence[str]) -> Incoming | None:
-        try:
-            fed_id, origin, topic, waited_ms, hops, caller = (list(args) + [""] * 6)[:6]
-            if not (fed_id and origin and topic):
-                return None
-            return cls(fed_id, origin, topic, max(0.0, int(waited_ms) / 1000), int(hops), caller)
-        except ValueError:
-            return None
+def lost_destroyed(channel_id: str) -> ari.ChannelDestroyed:
+    """The ``ChannelDestroyed`` Asterisk sent while nobody listened (found out by asking it)."""
+    return ari.ChannelDestroyed(
+        type="ChannelDestroyed", channel=ari.Channel(id=channel_id), cause=0, cause_txt=LOST_CAUSE
+    )
 
 
 class CallTask:
@@ -69,10 +68,14 @@ class CallTask:
         self.dialed = dialed
         self.config = ctx.routing()  # a call finishes on the configuration it started with
         # ARI events, core events, and the queue service's commands for this call.
-        self.events: asyncio.Queue[Any] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        # Unbounded as a queue; ``deliver`` keeps the bound for all but the terminal events.
+        self.events: asyncio.Queue[Any] = asyncio.Queue()
+        self.legs: set[str] = set()  # channels the call originated, routed here (kept by the dispatcher)
+        self.playbacks: set[str] = set()  # started and not yet known to be finished
         self.loop = asyncio.get_running_loop()
         self.timers = Timers(lambda name: self.deliver(p.TimerFired(name)), self.loop.time)
         self.children: set[asyncio.Task[Any]] = set()
+        self._next_probe = self.loop.time() + WATCHDOG_S
         self.gone = False
         self.hangup_requested = False
         self.log = log.bind(call_id=self.call_id)
@@ -100,11 +103,55 @@ class CallTask:
 
     # --- input ------------------------------------------------------------
     def deliver(self, event: Any) -> None:
-        """Called by the dispatcher (never blocks); a full queue means a stuck call."""
-        try:
-            self.events.put_nowait(event)
-        except asyncio.QueueFull:
+        """Called by the dispatcher (never blocks). A full queue means a stuck call: its other
+        events are dropped (counted), never the one that ends it."""
+        if isinstance(event, ari.PlaybackFinished):
+            self.playbacks.discard(event.playback.id)
+        elif isinstance(event, p.PlaybackFinished):
+            self.playbacks.discard(event.playback_id)
+        if self.events.qsize() >= QUEUE_SIZE and not must_deliver(event):
+            self.ctx.metrics.call_events_dropped.labels(type(event).__name__).inc()
             self.log.error("call_queue_full", dropped=type(event).__name__)
+            return
+        self.events.put_nowait(event)
+
+    async def get_event(self) -> Any:
+        """The next item of the queue; meanwhile, every ``WATCHDOG_S``, the truth from Asterisk."""
+        while True:
+            if not self.events.empty():
+                return self.events.get_nowait()
+            wait = self._next_probe - self.loop.time()
+            if wait <= 0:
+                self._next_probe = self.loop.time() + WATCHDOG_S
+                await self.probe()
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    return await self.events.get()
+
+    async def probe(self) -> None:
+        """The watchdog: is what this call waits for still there? A channel or a playback that
+        is gone without its event gets the event now (a 404 is the answer, not an error)."""
+        ari_ = self.ctx.ari
+        lost: list[Any] = []
+        try:
+            if not self.gone and not await ari_.channel_exists(self.call_id):
+                lost.append(lost_destroyed(self.call_id))
+            for leg in sorted(self.legs):
+                if not await ari_.channel_exists(leg):
+                    lost.append(lost_destroyed(leg))
+            for pb in sorted(self.playbacks):
+                if not await ari_.playback_exists(pb):
+                    lost.append(p.PlaybackFinished(pb))
+        except AriError as e:  # Asterisk unreachable: the reconnect's reconciliation will tell
+            self.log.info("watchdog_unanswered", error=str(e))
+            return
+        for event in lost:
+            self.log.warning("watchdog_recovered", event_type=type(event).__name__)
+            self.ctx.metrics.watchdog_recoveries.labels(type(event).__name__).inc()
+            if isinstance(event, ari.ChannelDestroyed) and event.channel.id != self.call_id:
+                self.ctx.release(event.channel.id)
+            self.deliver(event)
 
     def now(self) -> float:
         return self.loop.time()
@@ -127,7 +174,7 @@ class CallTask:
 
     async def next_event(self) -> p.Event:
         while True:
-            core = self._to_core(await self.events.get())
+            core = self._to_core(await self.get_event())
             if core is not None:
                 return core
 
@@ -224,7 +271,9 @@ class CallTask:
         elif self.gone:
             return  # nothing more to say to a channel that is gone
         elif isinstance(cmd, p.Play):
-            if not await ignore_gone(ari_.play(self.call_id, cmd.playback_id, list(cmd.media))):
+            if await ignore_gone(ari_.play(self.call_id, cmd.playback_id, list(cmd.media))):
+                self.playbacks.add(cmd.playback_id)
+            else:
                 self.deliver(p.PlaybackFinished(cmd.playback_id))
         elif isinstance(cmd, p.StopPlayback):
             await ignore_gone(ari_.stop_playback(cmd.playback_id))
@@ -255,7 +304,7 @@ class CallTask:
     async def _transfer_external(self, destination: str) -> None:
         """Connect the caller to an allowlisted destination and stay until one side hangs up."""
         dest = self.config.external_destinations[destination]  # the config check guarantees it
-        leg, bridge = f"{self.call_id}-x", f"{self.call_id}-xbr"
+        leg, bridge = wire.external_leg(self.call_id), wire.external_bridge(self.call_id)
         self.record.self_service = {"transfer": destination}
         self.record.disposition = "failed"
         self.log.info("transfer_external", destination=destination)
@@ -263,10 +312,12 @@ class CallTask:
         bridged = False
         try:
             caller = self.channel.caller.number or "anonymous"
-            await self.ctx.ari.originate(leg, dest.endpoint, f"operator,{self.call_id}", f"<{caller}>", 30)
+            await self.ctx.ari.originate(
+                leg, dest.endpoint, wire.operator_args(self.call_id), f"<{caller}>", 30
+            )
             while True:
-                event = await self.events.get()
-                if isinstance(event, ari.StasisStart) and event.channel.id == leg:
+                event = await self.get_event()
+                if isinstance(event, ari.StasisStart) and event.channel.id == leg and not bridged:
                     await self.ctx.ari.create_bridge(bridge)
                     bridged = True
                     await self.ctx.ari.add_channels(bridge, [self.call_id, leg])
@@ -298,19 +349,27 @@ class CallTask:
         self.transfer_fallback = queue
         await self.say(f"{self.call_id}-xfail", [self.config.media(prompt)])
 
-    async def say(self, playback_id: str, media: list[str], timeout: float = 30) -> None:
+    async def say(self, playback_id: str, media: list[str], limit: float = SAY_LIMIT_S) -> None:
         """Play and wait until it is over, or until the caller hangs up (then ``gone``).
-        Other events meanwhile are dropped: nothing else is listened to during it."""
+        Other events meanwhile are dropped: nothing else is listened to during it. A lost
+        ``PlaybackFinished`` is found by the watchdog (``get_event``); ``limit`` bounds the rest."""
         if not await ignore_gone(self.ctx.ari.play(self.call_id, playback_id, media)):
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
+        self.playbacks.add(playback_id)
+        try:
+            async with asyncio.timeout(limit):
                 while True:
-                    event = await self.events.get()
-                    if isinstance(event, ari.PlaybackFinished) and event.playback.id == playback_id:
+                    core = self._to_core(await self.get_event())
+                    if isinstance(core, p.PlaybackFinished) and core.playback_id == playback_id:
                         return
-                    if isinstance(self._to_core(event), p.CallerHungUp):
+                    if isinstance(core, p.CallerHungUp):
                         return
+        except TimeoutError:
+            self.log.warning("say_limit_reached", playback=playback_id)
+            with contextlib.suppress(AriError):
+                await ignore_gone(self.ctx.ari.stop_playback(playback_id))
+        finally:
+            self.playbacks.discard(playback_id)
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
+from ctoengine.calls import wire
 from ctoengine.config import RoutingConfig, is_open
 from ctoengine.config.routing import Federation
 from ctoengine.errors import Unauthorized, Unavailable
@@ -197,12 +198,11 @@ class FederationService:
     ) -> dict[str, str]:
         cfg = self.cfg
         assert cfg is not None
-        values = {
-            "Federation-Id": federation_id,
-            "Origin": cfg.id,
-            "Topic": topic,
-            "Caller": caller,
-            "Waited-Ms": str(int(waited_s * 1000)),
-            "Hops": str(hops + 1),
-        }
-        return {f"PJSIP_HEADER(add,X-CTO-{k})": v for k, v in values.items()}
+        return wire.federation_headers(
+            federation_id=federation_id,
+            origin=cfg.id,
+            topic=topic,
+            caller=caller,
+            waited_s=waited_s,
+            hops=hops,
+        )

@@ -133,6 +133,36 @@ class Metrics:
             ["task"],
             registry=r,
         )
+        # --- reliability (issue 13) ---
+        self.event_dispatch_errors = Counter(
+            "ctoengine_event_dispatch_errors",
+            "ARI events whose dispatch failed (logged as event_dispatch_failed), by event type",
+            ["type"],
+            registry=r,
+        )
+        self.call_events_dropped = Counter(
+            "ctoengine_call_events_dropped",
+            "Events a call's full queue dropped (never one that ends the call), by type",
+            ["type"],
+            registry=r,
+        )
+        self.watchdog_recoveries = Counter(
+            "ctoengine_watchdog_recoveries",
+            "Lost events a call's watchdog recovered by asking Asterisk, by event",
+            ["event"],
+            registry=r,
+        )
+        self.reconciled = Counter(
+            "ctoengine_reconciled",
+            "What reconciliation after an ARI (re)connect did, by action",
+            ["action"],
+            registry=r,
+        )
+        self.ari_app_replaced = Gauge(
+            "ctoengine_ari_app_replaced",
+            "1 while another engine holds our Stasis application (ApplicationReplaced)",
+            registry=r,
+        )
 
 
 async def measure_loop_lag(metrics: Metrics, interval: float = 0.1) -> None:

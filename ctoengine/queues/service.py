@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ctoengine.agents.states import AgentSpec, AgentStateChanged
+from ctoengine.agents.states import AgentSpec, AgentState, AgentStateChanged
 from ctoengine.ari import events as ari
 from ctoengine.ari.client import ignore_gone
 from ctoengine.calls import protocol as p
+from ctoengine.calls import wire
 from ctoengine.calls.context import CallContext
 from ctoengine.calls.timers import Timers
 from ctoengine.config.routing import RoutingConfig
@@ -314,6 +315,18 @@ class QueueService:
         else:  # a snapshot from before records were kept in it
             task.record.ivr_path = ["restored"]
 
+    def agents_on_call(self) -> dict[str, str]:
+        """Operator id -> the call he is talking on: what reconciliation checks after a reconnect."""
+        return {
+            a.id: a.call_id
+            for a in self.dist.agents.values()
+            if a.state is AgentState.ON_CALL and a.call_id is not None
+        }
+
+    def release_agent(self, agent_id: str, call_id: str) -> None:
+        """An operator on a call that nobody owns any more (its end was lost): wrap-up, then free."""
+        self.feed(q.CallEnded(call_id=call_id, agent_id=agent_id))
+
     async def vanished(self, call_id: str, restored: RestoredCall) -> None:
         """A call of the snapshot that ended while no engine ran: write its row (it must not be
         missing), hang up the operator or peer left alone in the bridge and free the operator.
@@ -322,7 +335,7 @@ class QueueService:
             with contextlib.suppress(AriError):
                 await ignore_gone(self.ctx.ari.hangup(restored.leg))
             with contextlib.suppress(AriError):
-                await ignore_gone(self.ctx.ari.destroy_bridge(f"{call_id}-br"))
+                await ignore_gone(self.ctx.ari.destroy_bridge(wire.queue_bridge(call_id)))
         self._persist_call(call_id, None)
         record = restored.record
         if record is None:

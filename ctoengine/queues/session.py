@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ctoengine.ari import events as ari
 from ctoengine.ari.client import ignore_gone
 from ctoengine.calls import protocol as p
+from ctoengine.calls import wire
 from ctoengine.config.routing import RoutingConfig
 from ctoengine.errors import AriError
 from ctoengine.federation.service import OverflowTo
@@ -70,7 +71,7 @@ class QueueSession:
         wrap_up = {name: spec.wrap_up_s for name, spec in service.dist.queues.items()}
         prompts = RoutingPrompts(service.ctx.routing)
         self.m = c.QueuedCall(task.call_id, queue, wrap_up, prompts, may_overflow=task.hops == 0)
-        self.bridge_id = f"{task.call_id}-br"
+        self.bridge_id = wire.queue_bridge(task.call_id)
         self.overflowing = False  # an offer is on its way to the machine
         self._pending: deque[c.Event] = deque()
         self._replies: dict[int, asyncio.Future[str | None]] = {}
@@ -97,7 +98,7 @@ class QueueSession:
             if isinstance(first, c.Enter) and self.s.federation is not None:
                 self.s.federation.consider(self.task.call_id)  # at entry, then every second
             while not self.m.done:
-                event = self._translate(await self.task.events.get())
+                event = self._translate(await self.task.get_event())
                 if event is not None:
                     await self._apply(event)
         finally:
@@ -207,6 +208,8 @@ class QueueSession:
             case p.Play(playback_id=pb, media=media):
                 if t.gone or not await ignore_gone(ari_.play(t.call_id, pb, list(media))):
                     self._pending.append(c.PlaybackDone(pb))
+                else:
+                    t.playbacks.add(pb)
             case p.StopPlayback(playback_id=pb):
                 await ignore_gone(ari_.stop_playback(pb))
             case c.HangupCaller():
@@ -285,7 +288,7 @@ class QueueSession:
             await self.s.ctx.ari.originate(
                 cmd.leg,
                 cmd.endpoint,
-                f"operator,{t.call_id}",
+                wire.operator_args(t.call_id),
                 caller_id=f'"{caller}" <{caller}>',
                 timeout=cmd.timeout_s,
             )
@@ -307,7 +310,7 @@ class QueueSession:
             await self.s.ctx.ari.originate(
                 cmd.leg,
                 cfg.peers[cmd.peer].trunk,
-                f"operator,{t.call_id}",
+                wire.operator_args(t.call_id),
                 caller_id=f'"{caller}" <{caller}>',
                 timeout=cmd.timeout_s,
                 variables=fed.headers(
