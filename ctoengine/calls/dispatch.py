@@ -124,13 +124,17 @@ class Dispatcher:
             return
         parsed = wire.parse_federation(event.args[1:], self._topics())
         fed = self.ctx.queues.federation if self.ctx.queues is not None else None
+        peers = fed.cfg.peers if fed is not None and fed.cfg is not None else {}
+        # A metric label only for a configured peer: a sender cannot grow the label set.
+        origin = parsed.origin if parsed.origin in peers else "?"
         if isinstance(parsed, wire.Refused):
             refusal = parsed.reason
+        elif origin == "?":
+            refusal = "origin is not a configured peer"
         elif fed is None or not fed.accepts(parsed.topic):
             refusal = "topic not accepted now"
         else:
             refusal = ""
-        origin = parsed.origin if isinstance(parsed, wire.Incoming) else "?"
         self.ctx.metrics.overflows_received.labels(origin, "refused" if refusal else "accepted").inc()
         if refusal or not isinstance(parsed, wire.Incoming):
             # Congestion (cause 34): the sending engine puts the caller back in its own queue.

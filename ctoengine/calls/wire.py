@@ -99,6 +99,7 @@ class Refused:
     """Why a peer's call cannot be taken: one short reason, no personal data."""
 
     reason: str
+    origin: str = "?"  # the sender as it named itself, once that name is well-formed
 
 
 HEADER_NAMES = ("Federation-Id", "Origin", "Topic", "Waited-Ms", "Hops", "Caller")
@@ -150,13 +151,13 @@ def parse_federation(args: Sequence[str], topics: Collection[str]) -> Incoming |
     if not _NAME.fullmatch(origin):
         return Refused("origin missing or malformed")
     if topic not in topics:
-        return Refused("unknown topic")
+        return Refused("unknown topic", origin)
     if not _UINT.fullmatch(waited) or int(waited) > MAX_WAITED_MS:
-        return Refused("waited time out of range")
+        return Refused("waited time out of range", origin)
     if not _UINT.fullmatch(hops) or int(hops) > MAX_HOPS:
-        return Refused("hops out of range")
+        return Refused("hops out of range", origin)
     if caller in ("", ANONYMOUS):
         caller = ""
     elif not _CALLER.fullmatch(caller):
-        return Refused("caller number malformed")
+        return Refused("caller number malformed", origin)
     return Incoming(fed_id, origin, topic, int(waited) / 1000, int(hops), caller)
