@@ -24,6 +24,8 @@ pytestmark = pytest.mark.e2e
 
 ROUTING = ROOT / "tests/e2e/routing"
 TOKENS = {"A": "fed-token-of-a", "B": "fed-token-of-b"}
+# The SIP trunk's secret of the pair A-B: each centre challenges the other with it.
+PEER_SECRET = "fed-sip-secret-of-a-and-b"
 PORTS = {
     "A": {"CTO_SIP_PORT": "6270", "CTO_OP_PORT_BASE": "6300", "CTO_ARI_PORT": "9188", "CTO_PG_PORT": "56532",
           "CTO_HTTP_PORT": "9180", "CTO_RTP_START": "24000", "CTO_RTP_END": "24499"},
@@ -43,7 +45,7 @@ def _env(me: str, peer: str) -> dict[str, str]:
         CTO_INSTANCE=f"e2e-{me.lower()}",
         CTO_FEDERATION_TOKEN=TOKENS[me],
         CTO_WRONG_TOKEN="not-the-token-of-b",
-        **{f"CTO_PEER_{peer}_TOKEN": TOKENS[peer]},
+        **{f"CTO_PEER_{peer}_TOKEN": TOKENS[peer], f"CTO_PEER_SECRET_{peer}": PEER_SECRET},
     )
 
 
@@ -201,8 +203,8 @@ async def test_no_usable_peer_keeps_the_caller_at_home(centres: dict[str, Stack]
 async def test_a_call_overflowed_once_is_never_sent_on(centres: dict[str, Stack], caller_number: str) -> None:
     b = centres["B"]
     before = await metric(b, 'ctoengine_overflows_received_total{origin="A",result="refused"}') or 0
-    # As A's trunk would send it, but marked as already overflowed twice.
-    loop = Caller("peer-A", did="overflow", headers={
+    # As A's trunk would send it (with A's credentials), but marked as already overflowed twice.
+    loop = Caller("peer-A", did="overflow", auth=("peer-A", PEER_SECRET), headers={
         "X-CTO-Federation-Id": "A-loop", "X-CTO-Origin": "A", "X-CTO-Topic": "passport",
         "X-CTO-Waited-Ms": "5000", "X-CTO-Hops": "2", "X-CTO-Caller": caller_number,
     }).pause(1000)  # fmt: skip
