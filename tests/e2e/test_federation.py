@@ -215,6 +215,51 @@ async def test_a_call_overflowed_once_is_never_sent_on(centres: dict[str, Stack]
     assert await pool.fetchval("SELECT count(*) FROM calls WHERE federation_id = 'A-loop'") == 0
 
 
+async def test_a_spoofed_peer_is_refused(centres: dict[str, Stack], caller_number: str) -> None:
+    """Only A's trunk, proven by the pair's secret, speaks for A; and it speaks only for A."""
+    b = centres["B"]
+    before = await metric(b, 'ctoengine_overflows_received_total{origin="A",result="refused"}') or 0
+
+    def overflow(sender: str, origin: str, refused_with: int, auth: tuple[str, str] | None = None) -> Caller:
+        headers = {
+            "X-CTO-Federation-Id": f"{origin}-spoof-{caller_number}",
+            "X-CTO-Origin": origin,
+            "X-CTO-Topic": "passport",
+            "X-CTO-Waited-Ms": "1000",
+            "X-CTO-Hops": "0",
+            "X-CTO-Caller": caller_number,
+        }
+        return Caller(sender, did="overflow", headers=headers, auth=auth, refused_with=refused_with)
+
+    attempts = {
+        "From peer-A, no credentials": overflow("peer-A", "A", refused_with=401),
+        "From peer-A, a guessed secret": overflow(
+            "peer-A", "A", auth=("peer-A", "guessed-secret"), refused_with=401
+        ),
+        # A's own credentials, but the headers claim another centre: the dialplan refuses (cause 21: 403).
+        "A's secret, origin C": overflow("peer-A", "C", auth=("peer-A", PEER_SECRET), refused_with=403),
+        "A's secret, origin B": overflow("peer-A", "B", auth=("peer-A", PEER_SECRET), refused_with=403),
+        'A\'s secret, origin A" | "1': overflow(
+            "peer-A", 'A" | "1', auth=("peer-A", PEER_SECRET), refused_with=403
+        ),
+        # No trunk named peer-C at B: the public network, which has no "overflow" number.
+        "From peer-C": overflow("peer-C", "C", refused_with=404),
+    }
+    for name, caller in attempts.items():
+        result = await call(caller, b.sip)
+        assert result.ok, (name, result.errors)
+    pool = await b.db()
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM calls WHERE federation_id LIKE $1", f"%-spoof-{caller_number}"
+        )
+        == 0
+    )
+    # None of them reached B's engine (it counts what it refuses itself).
+    assert (await metric(b, 'ctoengine_overflows_received_total{origin="A",result="refused"}') or 0) == before
+    assert await metric(b, 'ctoengine_overflows_received_total{origin="C",result="refused"}') is None
+
+
 async def test_a_call_at_the_peer_survives_a_restart_of_the_sender(
     centres: dict[str, Stack], caller_number: str
 ) -> None:
