@@ -38,6 +38,16 @@ async def clean_floor(stack: Stack) -> None:
     await stack.reset_agents()
 
 
+async def test_sip_passwords_are_generated_private_and_printed(stack: Stack) -> None:
+    passwords = [stack.exports[f"CTO_SIP_PASSWORD_OP{n}"] for n in range(1, 11)]
+    assert len(set(passwords)) == 10 and all(len(p) >= 20 for p in passwords)
+    secrets = stack.run_dir / "secrets.env"
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    assert all(f"CTO_SIP_PASSWORD_OP{n}={p}" in secrets.read_text() for n, p in enumerate(passwords, 1))
+    pjsip = stack.run_dir / "asterisk" / "etc" / "pjsip.conf"  # the rendered passwords
+    assert pjsip.stat().st_mode & 0o777 == 0o600
+
+
 async def test_a_feature_code_without_the_password_changes_nothing(stack: Stack) -> None:
     async with phone(BASE + 1):
         await stack.wait_phone("op1")
