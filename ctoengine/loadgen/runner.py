@@ -49,7 +49,7 @@ class SippCall:
 
 async def start_call(caller: Caller, sip: str, timeout_s: int = 120) -> SippCall:
     workdir = Path(tempfile.mkdtemp(prefix="sipp-"))
-    return await _start_uac(caller.xml(workdir), workdir, sip, timeout_s)
+    return await _start_uac(caller.xml(workdir), workdir, sip, timeout_s, caller.source_ip)
 
 
 async def register(
@@ -62,7 +62,9 @@ async def register(
     return await (await _start_uac(xml, workdir, sip, 30)).wait(40)
 
 
-async def _start_uac(xml: str, workdir: Path, sip: str, timeout_s: int) -> SippCall:
+async def _start_uac(
+    xml: str, workdir: Path, sip: str, timeout_s: int, source_ip: str = "127.0.0.1"
+) -> SippCall:
     scenario = workdir / "caller.xml"
     scenario.write_text(xml, encoding="latin-1")
     port = next(_ports)
@@ -76,7 +78,7 @@ async def _start_uac(xml: str, workdir: Path, sip: str, timeout_s: int) -> SippC
         "-l",
         "1",
         "-i",
-        "127.0.0.1",
+        source_ip,
         "-p",
         str(port),
         "-mp",

@@ -84,6 +84,9 @@ class Caller:
     # The final response expected instead of a 200 (e.g. 401: challenged and not
     # proven; 403: refused; 404: no such number): the call ends there, ``steps`` unused.
     refused_with: int | None = None
+    # The address sipp sends from: any of 127.0.0.0/8 reaches the loopback stack, and
+    # one other than 127.0.0.1 is a stranger (not the pstn trunk's match) who can be blocked.
+    source_ip: str = "127.0.0.1"
 
     def pause(self, ms: int) -> Caller:
         self.steps.append(Step("pause", ms))

@@ -7,6 +7,7 @@ nothing but the hotline. Peer trunks: test_federation.py (two centres).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -134,3 +135,35 @@ async def test_a_registered_softphone_receives_the_queued_call(stack: Stack, cal
         ("ring", "op1"),
         ("answer", "op1"),
     ]
+
+
+async def test_repeated_failures_block_the_address(stack: Stack) -> None:
+    """Five wrong passwords from one address within a minute: that address gets 403 to
+    everything for a while (ctoengine/sipguard: Asterisk's security log, a pjsip ACL),
+    and the failures are counted. The stranger sends from 127.0.0.2, so the stack's
+    own 127.0.0.1 (every other test's phones and callers) is never the one blocked."""
+    s = await stack.session()
+    async with s.get(f"{stack.api}/metrics") as r:
+        metrics = await r.text()
+    if "ctoengine_sip_auth_failures" not in metrics:
+        pytest.skip("the engine does not run the SIP guard (ctoengine/sipguard) yet")
+    stranger = "127.0.0.2"
+    for n in range(5):
+        guess = Caller("op1", did="*13", auth=("op1", f"guess-{n}"), refused_with=401, source_ip=stranger)
+        assert (await call(guess, stack.sip)).ok
+    # Blocked: 403 before any challenge (until then this probe gets 401, which is no failure).
+    blocked = Caller("op1", did="*13", refused_with=403, source_ip=stranger)
+    for _ in range(50):  # the guard reads the log twice a second
+        if (await call(blocked, stack.sip)).ok:
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError(f"{stranger} not blocked after 5 failed passwords")
+    async with s.get(f"{stack.api}/metrics") as r:
+        metrics = await r.text()
+    assert 'ctoengine_sip_auth_failures_total{event="ChallengeResponseFailed"}' in metrics
+    assert "ctoengine_sip_blocked_addresses 1.0" in metrics
+    # Everyone else is served as before.
+    ok = Caller("op1", did="*13", auth=stack.sip_auth("op1"), expect_engine_hangup=True, wait_bye_ms=10000)
+    assert (await call(ok, stack.sip)).ok
+    await stack.wait_agent("op1", "paused", timeout=5)
