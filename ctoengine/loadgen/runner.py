@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ctoengine.loadgen.scenario import Caller
+from ctoengine.loadgen.scenario import Caller, register_xml
 
 _ports = itertools.count(42000, 10)
 
@@ -49,8 +49,24 @@ class SippCall:
 
 async def start_call(caller: Caller, sip: str, timeout_s: int = 120) -> SippCall:
     workdir = Path(tempfile.mkdtemp(prefix="sipp-"))
+    return await _start_uac(caller.xml(workdir), workdir, sip, timeout_s, caller.source_ip)
+
+
+async def register(
+    sip: str, user: str, password: str | None, contact_port: int, expires: int = 120, expect: int = 200
+) -> SippResult:
+    """REGISTER ``user`` with its ``password`` (``None``: no credentials) so that calls
+    go to ``127.0.0.1:contact_port``; ``expires=0`` unregisters. See ``register_xml``."""
+    workdir = Path(tempfile.mkdtemp(prefix="sipp-reg-"))
+    xml = register_xml(user, password, contact_port, expires=expires, expect=expect)
+    return await (await _start_uac(xml, workdir, sip, 30)).wait(40)
+
+
+async def _start_uac(
+    xml: str, workdir: Path, sip: str, timeout_s: int, source_ip: str = "127.0.0.1"
+) -> SippCall:
     scenario = workdir / "caller.xml"
-    scenario.write_text(caller.xml(workdir), encoding="latin-1")
+    scenario.write_text(xml, encoding="latin-1")
     port = next(_ports)
     proc = await asyncio.create_subprocess_exec(
         "sipp",
@@ -62,7 +78,7 @@ async def start_call(caller: Caller, sip: str, timeout_s: int = 120) -> SippCall
         "-l",
         "1",
         "-i",
-        "127.0.0.1",
+        source_ip,
         "-p",
         str(port),
         "-mp",

@@ -77,6 +77,16 @@ class Caller:
     wait_bye_ms: int = 0
     expect_engine_hangup: bool = False
     headers: dict[str, str] = field(default_factory=dict)  # extra INVITE headers (a peer centre's X-CTO-*)
+    # (username, password) answering a digest challenge (401/407) to the INVITE: an
+    # operator's phone dialling a feature code, a peer centre's trunk. The challenge
+    # is then expected: the scenario fails if the INVITE is not challenged.
+    auth: tuple[str, str] | None = None
+    # The final response expected instead of a 200 (e.g. 401: challenged and not
+    # proven; 403: refused; 404: no such number): the call ends there, ``steps`` unused.
+    refused_with: int | None = None
+    # The address sipp sends from: any of 127.0.0.0/8 reaches the loopback stack, and
+    # one other than 127.0.0.1 is a stranger (not the pstn trunk's match) who can be blocked.
+    source_ip: str = "127.0.0.1"
 
     def pause(self, ms: int) -> Caller:
         self.steps.append(Step("pause", ms))
@@ -96,21 +106,18 @@ class Caller:
             self.steps.append(Step("pause", gap_ms))
         return self
 
-    def xml(self, workdir: Path) -> str:
-        """The scenario; DTMF pcaps it plays are written into ``workdir``."""
-        presses = 0
+    def _invite(self, cseq: int, credentials: str = "") -> str:
         extra = "".join(f"{k}: {v}\n" for k, v in self.headers.items())
-        body = [
-            f"""  <send retrans="500">
+        return f"""  <send retrans="500">
     <![CDATA[
 INVITE sip:{self.did}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: "{self.number}" <sip:{self.number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
 To: <sip:{self.did}@[remote_ip]:[remote_port]>
 Call-ID: [call_id]
-CSeq: 1 INVITE
+CSeq: {cseq} INVITE
 Contact: <sip:{self.number}@[local_ip]:[local_port]>
-Max-Forwards: 70
+{credentials}Max-Forwards: 70
 {extra}Content-Type: application/sdp
 Content-Length: [len]
 
@@ -118,7 +125,52 @@ Content-Length: [len]
     ]]>
   </send>
   <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
+"""
+
+    def _ack_failure(self, cseq: int) -> str:
+        """The ACK of a final non-2xx response (same branch as the INVITE: ``last_Via``)."""
+        return f"""  <send>
+    <![CDATA[
+ACK sip:{self.did}@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+[last_From:]
+[last_To:]
+Call-ID: [call_id]
+CSeq: {cseq} ACK
+Max-Forwards: 70
+Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+    def xml(self, workdir: Path) -> str:
+        """The scenario; DTMF pcaps it plays are written into ``workdir``."""
+        presses = 0
+        body = [self._invite(1)]
+        invite_cseq = 1
+        if self.auth is not None:
+            user, password = self.auth
+            body.append(
+                '  <recv response="407" auth="true" optional="true" next="challenged"/>\n'
+                '  <recv response="401" auth="true"/>\n'
+                '  <label id="challenged"/>\n'
+                + self._ack_failure(1)
+                + self._invite(2, f"[authentication username={user} password={password}]\n")
+            )
+            invite_cseq = 2
+        if self.refused_with is not None:
+            body.append(
+                '  <recv response="180" optional="true"/>\n  <recv response="183" optional="true"/>\n'
+                f'  <recv response="{self.refused_with}"/>\n' + self._ack_failure(invite_cseq)
+            )
+            return (
+                '<?xml version="1.0" encoding="ISO-8859-1" ?>\n'
+                '<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
+                '<scenario name="ctoengine refused caller">\n' + "".join(body) + "</scenario>\n"
+            )
+        body.append(
+            f"""  <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
   <recv response="200" rtd="true" rrs="true"/>
   <send>
@@ -129,7 +181,7 @@ From: "{self.number}" <sip:{self.number}@[local_ip]:[local_port]>;tag=[pid]SIPpT
 [last_To:]
 [routes]
 Call-ID: [call_id]
-CSeq: 1 ACK
+CSeq: {invite_cseq} ACK
 Contact: <sip:{self.number}@[local_ip]:[local_port]>
 Max-Forwards: 70
 Content-Length: 0
@@ -138,8 +190,8 @@ Content-Length: 0
   </send>
   <nop><action><exec play_pcap_audio="{AUDIO}"/></action></nop>
 """
-        ]
-        cseq = 2
+        )
+        cseq = invite_cseq + 1
         for n, step in enumerate(self.steps):
             if step.kind == "pause":
                 # A pause the engine's BYE may interrupt: hanging up on the caller
@@ -335,3 +387,50 @@ Content-Length: 0
   <label id="end"/>
 </scenario>
 """
+
+
+def register_xml(
+    user: str, password: str | None, contact_port: int, expires: int = 120, expect: int = 200
+) -> str:
+    """A softphone's REGISTER as ``user`` whose Contact is ``127.0.0.1:contact_port``.
+
+    Sent from sipp's own port, so the phone that takes the calls (an
+    ``operator_xml`` UAS) can listen on ``contact_port``; ``expires=0`` removes the
+    registration. With a ``password`` the digest challenge (401/407) is expected and
+    answered; ``expect`` is the final response the scenario requires (200, or 401
+    for a wrong or missing password).
+    """
+
+    def register(cseq: int, credentials: str = "") -> str:
+        return f"""  <send retrans="500">
+    <![CDATA[
+REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{user}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: {cseq} REGISTER
+Contact: <sip:{user}@[local_ip]:{contact_port}>
+Expires: {expires}
+{credentials}Max-Forwards: 70
+Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+"""
+
+    body = register(1)
+    if password is not None:
+        body += (
+            '  <recv response="407" auth="true" optional="true" next="challenged"/>\n'
+            '  <recv response="401" auth="true"/>\n'
+            '  <label id="challenged"/>\n'
+            + register(2, f"[authentication username={user} password={password}]\n")
+        )
+    body += f'  <recv response="{expect}"/>\n'
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>\n'
+        '<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
+        '<scenario name="ctoengine register">\n' + body + "</scenario>\n"
+    )

@@ -83,6 +83,10 @@ class Stack:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
+    def sip_auth(self, operator: str) -> tuple[str, str]:
+        """The digest credentials of ``operator``'s phone, as ``scripts/stack env`` prints them."""
+        return operator, self.exports[f"CTO_SIP_PASSWORD_{operator.upper()}"]
+
     async def db(self) -> asyncpg.Pool:
         if self.pool is None:
             self.pool = await asyncpg.create_pool(self.exports["DATABASE_URL"], min_size=1, max_size=3)

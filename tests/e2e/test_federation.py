@@ -24,6 +24,8 @@ pytestmark = pytest.mark.e2e
 
 ROUTING = ROOT / "tests/e2e/routing"
 TOKENS = {"A": "fed-token-of-a", "B": "fed-token-of-b"}
+# The SIP trunk's secret of the pair A-B: each centre challenges the other with it.
+PEER_SECRET = "fed-sip-secret-of-a-and-b"
 PORTS = {
     "A": {"CTO_SIP_PORT": "6270", "CTO_OP_PORT_BASE": "6300", "CTO_ARI_PORT": "9188", "CTO_PG_PORT": "56532",
           "CTO_HTTP_PORT": "9180", "CTO_RTP_START": "24000", "CTO_RTP_END": "24499"},
@@ -43,7 +45,7 @@ def _env(me: str, peer: str) -> dict[str, str]:
         CTO_INSTANCE=f"e2e-{me.lower()}",
         CTO_FEDERATION_TOKEN=TOKENS[me],
         CTO_WRONG_TOKEN="not-the-token-of-b",
-        **{f"CTO_PEER_{peer}_TOKEN": TOKENS[peer]},
+        **{f"CTO_PEER_{peer}_TOKEN": TOKENS[peer], f"CTO_PEER_SECRET_{peer}": PEER_SECRET},
     )
 
 
@@ -201,8 +203,8 @@ async def test_no_usable_peer_keeps_the_caller_at_home(centres: dict[str, Stack]
 async def test_a_call_overflowed_once_is_never_sent_on(centres: dict[str, Stack], caller_number: str) -> None:
     b = centres["B"]
     before = await metric(b, 'ctoengine_overflows_received_total{origin="A",result="refused"}') or 0
-    # As A's trunk would send it, but marked as already overflowed twice.
-    loop = Caller("peer-A", did="overflow", headers={
+    # As A's trunk would send it (with A's credentials), but marked as already overflowed twice.
+    loop = Caller("peer-A", did="overflow", auth=("peer-A", PEER_SECRET), headers={
         "X-CTO-Federation-Id": "A-loop", "X-CTO-Origin": "A", "X-CTO-Topic": "passport",
         "X-CTO-Waited-Ms": "5000", "X-CTO-Hops": "2", "X-CTO-Caller": caller_number,
     }).pause(1000)  # fmt: skip
@@ -211,6 +213,51 @@ async def test_a_call_overflowed_once_is_never_sent_on(centres: dict[str, Stack]
     await wait_metric(b, 'ctoengine_overflows_received_total{origin="A",result="refused"}', before + 1)
     pool = await b.db()
     assert await pool.fetchval("SELECT count(*) FROM calls WHERE federation_id = 'A-loop'") == 0
+
+
+async def test_a_spoofed_peer_is_refused(centres: dict[str, Stack], caller_number: str) -> None:
+    """Only A's trunk, proven by the pair's secret, speaks for A; and it speaks only for A."""
+    b = centres["B"]
+    before = await metric(b, 'ctoengine_overflows_received_total{origin="A",result="refused"}') or 0
+
+    def overflow(sender: str, origin: str, refused_with: int, auth: tuple[str, str] | None = None) -> Caller:
+        headers = {
+            "X-CTO-Federation-Id": f"{origin}-spoof-{caller_number}",
+            "X-CTO-Origin": origin,
+            "X-CTO-Topic": "passport",
+            "X-CTO-Waited-Ms": "1000",
+            "X-CTO-Hops": "0",
+            "X-CTO-Caller": caller_number,
+        }
+        return Caller(sender, did="overflow", headers=headers, auth=auth, refused_with=refused_with)
+
+    attempts = {
+        "From peer-A, no credentials": overflow("peer-A", "A", refused_with=401),
+        "From peer-A, a guessed secret": overflow(
+            "peer-A", "A", auth=("peer-A", "guessed-secret"), refused_with=401
+        ),
+        # A's own credentials, but the headers claim another centre: the dialplan refuses (cause 21: 403).
+        "A's secret, origin C": overflow("peer-A", "C", auth=("peer-A", PEER_SECRET), refused_with=403),
+        "A's secret, origin B": overflow("peer-A", "B", auth=("peer-A", PEER_SECRET), refused_with=403),
+        'A\'s secret, origin A" | "1': overflow(
+            "peer-A", 'A" | "1', auth=("peer-A", PEER_SECRET), refused_with=403
+        ),
+        # No trunk named peer-C at B: the public network, which has no "overflow" number.
+        "From peer-C": overflow("peer-C", "C", refused_with=404),
+    }
+    for name, caller in attempts.items():
+        result = await call(caller, b.sip)
+        assert result.ok, (name, result.errors)
+    pool = await b.db()
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM calls WHERE federation_id LIKE $1", f"%-spoof-{caller_number}"
+        )
+        == 0
+    )
+    # None of them reached B's engine (it counts what it refuses itself).
+    assert (await metric(b, 'ctoengine_overflows_received_total{origin="A",result="refused"}') or 0) == before
+    assert await metric(b, 'ctoengine_overflows_received_total{origin="C",result="refused"}') is None
 
 
 async def test_a_call_at_the_peer_survives_a_restart_of_the_sender(

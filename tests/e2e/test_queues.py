@@ -180,15 +180,17 @@ async def test_softphone_feature_codes(stack: Stack) -> None:
 
 
 async def _feature_codes(stack: Stack) -> None:
-    login_call = Caller("op2", did="*11", expect_engine_hangup=True, wait_bye_ms=10000)
-    assert (await call(login_call, stack.sip)).ok
+    def dial(code: str) -> Caller:  # the operator's phone answers the digest challenge with its password
+        auth = stack.sip_auth("op2")
+        return Caller("op2", did=code, auth=auth, expect_engine_hangup=True, wait_bye_ms=10000)
+
+    assert (await call(dial("*11"), stack.sip)).ok
     await stack.wait_agent("op2", "available")
-    pause_call = Caller("op2", did="*13", expect_engine_hangup=True, wait_bye_ms=10000)
-    assert (await call(pause_call, stack.sip)).ok
+    assert (await call(dial("*13"), stack.sip)).ok
     assert (await stack.agent("op2"))["state"] == "paused"
-    assert (await call(Caller("op2", did="*14", expect_engine_hangup=True, wait_bye_ms=10000), stack.sip)).ok
+    assert (await call(dial("*14"), stack.sip)).ok
     assert (await stack.agent("op2"))["state"] == "available"
-    assert (await call(Caller("op2", did="*12", expect_engine_hangup=True, wait_bye_ms=10000), stack.sip)).ok
+    assert (await call(dial("*12"), stack.sip)).ok
     assert (await stack.agent("op2"))["state"] == "logged_out"
 
 
