@@ -38,6 +38,8 @@ from ctoengine.records.retention import keep_erasing
 from ctoengine.records.writer import RecordWriter
 from ctoengine.selfservice.providers import HttpProvider, PostgresProvider, StatusProvider
 from ctoengine.settings import Settings
+from ctoengine.sipguard.machine import Guard
+from ctoengine.sipguard.service import SipGuard
 from ctoengine.supervise import Supervisor
 
 log = get_logger("ctoengine")
@@ -392,6 +394,9 @@ class Engine:
                 self.pool, lambda: self.routing.records.caller_number_retention_days
             ),
         }
+        guard = self._sip_guard()
+        if guard is not None:
+            tasks["sipguard"] = guard.run
         crash = os.environ.get(TEST_CRASH_ENV, "")
         for name, factory in tasks.items():
             self.metrics.task_restarts.labels(name)  # shown as 0 from the start
@@ -404,6 +409,21 @@ class Engine:
                 self._tasks.append(self.supervisor.start(name, run, on_idle_cancel=self._flush_writer))
             else:
                 self._tasks.append(self.supervisor.start(name, run))
+
+    def _sip_guard(self) -> SipGuard | None:
+        """Counts SIP auth failures in Asterisk's security log and blocks an address
+        that keeps failing; only where that log and the blocked-addresses file are known."""
+        s = self.settings
+        if s.sip_security_log is None or s.sip_blocked_conf is None:
+            return None
+        never = frozenset(a.strip() for a in s.sip_never_block.split(",") if a.strip())
+        return SipGuard(
+            s.sip_security_log,
+            s.sip_blocked_conf,
+            lambda: self.ari.reload_module("res_pjsip.so"),
+            self.metrics.registry,
+            Guard(never_block=never),
+        )
 
     async def _run_ari(self) -> None:
         if self._ari_runs:  # restarted after a crash: the client may be half-open, connect afresh

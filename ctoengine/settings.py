@@ -28,6 +28,9 @@ _ENV = {
     "CTO_SPOOL_DIR": "spool_dir",
     "CTO_INSTANCE": "instance",
     "CTO_LOG_LEVEL": "log_level",
+    "CTO_SIP_SECURITY_LOG": "sip_security_log",
+    "CTO_SIP_BLOCKED_CONF": "sip_blocked_conf",
+    "CTO_SIP_NEVER_BLOCK": "sip_never_block",
 }
 
 
@@ -45,6 +48,15 @@ class Settings(BaseModel):
     spool_dir: Path = Field(default=Path("run/spool"), description="call-record spool folder")
     instance: str = Field(default_factory=lambda: os.uname().nodename, description="engine name")
     log_level: str = Field(default="info", description="debug, info, warning or error")
+    sip_security_log: Path | None = Field(
+        default=None, description="Asterisk's security log (logger.conf 'security'): SIP auth failures"
+    )
+    sip_blocked_conf: Path | None = Field(
+        default=None, description="pjsip-blocked.conf the engine writes blocked addresses to"
+    )
+    sip_never_block: str = Field(
+        default="", description="comma-separated addresses never blocked (e.g. a trusted proxy)"
+    )
 
     @field_validator("ari_url")
     @classmethod

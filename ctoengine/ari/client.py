@@ -272,6 +272,10 @@ class AriClient:
             return False
         return True
 
+    async def reload_module(self, name: str) -> None:
+        """Asterisk re-reads a module's configuration (the SIP guard's blocked addresses)."""
+        await self._rest("PUT", "asterisk.reloadModule", "asterisk", "modules", name)
+
     async def list_channels(self) -> list[dict[str, Any]]:
         return list(await self._rest("GET", "channels.list", "channels") or [])
 
