@@ -53,7 +53,7 @@ class Rule:
     roles: frozenset[Role]
     # An operator only on its own: "agent" (the path's {agent}) or "call" (the path's {call_id}).
     own: Literal["agent", "call"] | None = None
-    target: str | None = None  # the path parameter that names the target (audit)
+    target: str | None = None  # what names the target in the audit: a path parameter, or "body.KEY"
     public: bool = False  # no token needed (the login itself)
 
 
@@ -74,9 +74,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/emergency"): Rule("emergency.get", STAFF),
     ("POST", "/api/v1/emergency"): Rule("emergency.set", ADMIN),
     ("GET", "/api/v1/users"): Rule("users.list", ADMIN),
-    ("POST", "/api/v1/users"): Rule("users.add", ADMIN),
+    ("POST", "/api/v1/users"): Rule("users.add", ADMIN, target="body.name"),
     ("GET", "/api/v1/audit"): Rule("audit.list", ADMIN),
-    ("POST", "/api/v1/tokens"): Rule("login", ALL, public=True),
+    ("POST", "/api/v1/tokens"): Rule("login", ALL, target="body.name", public=True),
 }
 
 
