@@ -41,6 +41,8 @@ from ctoengine.settings import Settings
 from ctoengine.sipguard.machine import Guard
 from ctoengine.sipguard.service import SipGuard
 from ctoengine.supervise import Supervisor
+from ctoengine.users.http import UserRoutes
+from ctoengine.users.http import openapi_paths as users_openapi
 
 log = get_logger("ctoengine")
 
@@ -106,7 +108,7 @@ class Engine:
             self._on_ari_state,
             on_replaced=lambda replaced: self.metrics.ari_app_replaced.set(1 if replaced else 0),
         )
-        self.http = HttpApi(settings.api_token.get_secret_value(), self.metrics, self.health)
+        self.http = HttpApi(settings.api_token.get_secret_value(), self.metrics, self.health, self.pool)
         self._stop = asyncio.Event()
         self._restored: dict[str, RestoredCall] = {}
         self._emergency_override: bool | None = None
@@ -371,6 +373,9 @@ class Engine:
         routes = AgentRoutes(queues, lambda: self.routing.pause_reasons)
         routes.register(self.http.app)
         self.http.add_paths(agent_openapi())
+        self.http.access.call_owner = queues.agent_on_call
+        UserRoutes(self.http.access, queues.has_agent).register(self.http.app)
+        self.http.add_paths(users_openapi())
         self._register_admin_routes()
         await self.http.start(self.settings.http_host, self.settings.http_port)
         loop = asyncio.get_running_loop()

@@ -55,6 +55,21 @@ def _parser() -> argparse.ArgumentParser:
     rsub = rec.add_subparsers(dest="records_command", metavar="ACTION")
     er = rsub.add_parser("erase-numbers", help="erase caller numbers from records older than the retention")
     er.add_argument("--days", type=int, required=True, help="keep numbers of the last DAYS days")
+    u = sub.add_parser("users", help="API users (roles operator, supervisor, admin)")
+    usub = u.add_subparsers(dest="users_command", metavar="ACTION")
+    ua = usub.add_parser(
+        "add",
+        help="add an API user; the password from --password-env VAR or a prompt, never an argument",
+        allow_abbrev=False,  # "--password SECRET" must not pass as --password-env
+    )
+    ua.add_argument("name")
+    ua.add_argument("--role", required=True, choices=["operator", "supervisor", "admin"])
+    ua.add_argument("--agent", help="the operator id this user acts as (required for --role operator)")
+    ua.add_argument("--password-env", metavar="VAR", help="read the password from environment variable VAR")
+    ua.add_argument(
+        "--update", action="store_true", help="if the user exists, set its role, agent and password"
+    )
+    usub.add_parser("list", help="list the API users")
     return p
 
 
@@ -110,6 +125,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.records_command != "erase-numbers":
             _parser().parse_args(["records", "--help"])
         return asyncio.run(_erase_numbers(_dsn(args), args.days))
+    if args.command == "users":
+        from ctoengine.users import command as users
+
+        if args.users_command == "add":
+            return asyncio.run(
+                users.add(_dsn(args), args.name, args.role, args.agent, args.password_env, args.update)
+            )
+        if args.users_command == "list":
+            return asyncio.run(users.list_(_dsn(args)))
+        _parser().parse_args(["users", "--help"])
     if args.command == "run":
         settings = load_settings(settings_file=args.settings)
         logs.configure(settings.log_level)

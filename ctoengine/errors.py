@@ -16,9 +16,12 @@
     └── ApiError                  an HTTP API error with status, error id and details
         ├── BadRequest (400)
         ├── Unauthorized (401)
+        ├── Forbidden (403)       the caller's role may not do this
         ├── NotFound (404)
         ├── Conflict (409)
+        ├── TooLarge (413)        the request body is over the limit
         ├── Unprocessable (422)
+        ├── TooManyRequests (429)
         └── Unavailable (503)
 
 Errors of aiohttp, asyncpg and aioari are translated into these at the
@@ -79,6 +82,7 @@ class ApiError(CtoError):
         if error_id is not None:
             self.error_id = error_id
         self.details = details
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.error_id, "message": self.message}
@@ -97,6 +101,11 @@ class Unauthorized(ApiError):
     error_id = "unauthorized"
 
 
+class Forbidden(ApiError):
+    status = 403
+    error_id = "forbidden"
+
+
 class NotFound(ApiError):
     status = 404
     error_id = "not_found"
@@ -110,6 +119,16 @@ class Conflict(ApiError):
 class Unprocessable(ApiError):
     status = 422
     error_id = "invalid_config"
+
+
+class TooLarge(ApiError):
+    status = 413
+    error_id = "too_large"
+
+
+class TooManyRequests(ApiError):
+    status = 429
+    error_id = "too_many_requests"
 
 
 class Unavailable(ApiError):

@@ -86,30 +86,33 @@ def openapi_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/v1/agents": {
             "get": {
-                "summary": "Every operator with its state",
+                "summary": "Every operator with its state (supervisor, admin)",
                 "security": sec,
-                "responses": {"200": {"description": "agents"}, **error_responses(401)},
+                "responses": {"200": {"description": "agents"}, **error_responses(401, 403)},
             }
         },
         "/api/v1/agents/{agent}": {
             "get": {
-                "summary": "One operator",
+                "summary": "One operator (an operator user: only its own agent)",
                 "security": sec,
                 "parameters": agent_param,
-                "responses": {"200": {"description": "agent"}, **error_responses(401, 404)},
+                "responses": {"200": {"description": "agent"}, **error_responses(401, 403, 404)},
             }
         },
         "/api/v1/queues": {
             "get": {
-                "summary": "Every queue: callers waiting, longest wait, expected wait, agents by state",
+                "summary": "Every queue: waiting, longest and expected wait, agents by state (supervisor)",
                 "security": sec,
-                "responses": {"200": {"description": "queues"}, **error_responses(401)},
+                "responses": {"200": {"description": "queues"}, **error_responses(401, 403)},
             }
         },
     }
     paths["/api/v1/calls/{call_id}/transfer"] = {
         "post": {
-            "summary": "Blind transfer of a connected call to a queue or an operator (the wait is kept)",
+            "summary": (
+                "Blind transfer of a connected call to a queue or an operator (the wait is kept);"
+                " an operator user only its own call"
+            ),
             "security": sec,
             "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "requestBody": {
@@ -122,7 +125,10 @@ def openapi_paths() -> dict[str, Any]:
                     }
                 }
             },
-            "responses": {"200": {"description": "transferred"}, **error_responses(400, 401, 404, 409)},
+            "responses": {
+                "200": {"description": "transferred"},
+                **error_responses(400, 401, 403, 404, 409, 413),
+            },
         }
     }
     for action in ACTIONS:
@@ -131,13 +137,13 @@ def openapi_paths() -> dict[str, Any]:
             body = {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}}
         paths[f"/api/v1/agents/{{agent}}/{action}"] = {
             "post": {
-                "summary": f"{action.capitalize()} an operator",
+                "summary": f"{action.capitalize()} an operator (an operator user: only its own agent)",
                 "security": sec,
                 "parameters": agent_param,
                 "requestBody": {"content": {"application/json": {"schema": body}}},
                 "responses": {
                     "200": {"description": "the agent after the change"},
-                    **error_responses(400, 401, 404, 409),
+                    **error_responses(400, 401, 403, 404, 409, 413),
                 },
             }
         }

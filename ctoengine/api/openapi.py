@@ -20,10 +20,13 @@ ERROR_SCHEMA: dict[str, Any] = {
 def error_responses(*codes: int) -> dict[str, Any]:
     texts = {
         400: "bad request",
-        401: "missing or wrong token",
+        401: "missing, unknown or expired token",
+        403: "the token's role may not do this (or an operator acts on another agent or call)",
         404: "not found",
         409: "conflict",
+        413: "the request body is over 64 KiB",
         422: "invalid routing file",
+        429: "too many failed logins from this address; retry after Retry-After seconds",
         503: "a dependency (the database) is unavailable; nothing was changed",
     }
     return {
@@ -83,21 +86,26 @@ def admin_openapi() -> dict[str, Any]:
     return {
         "/api/v1/config/reload": {
             "post": {
-                "summary": "Validate the routing file in full and switch to it (invalid: the old one stays)",
+                "summary": (
+                    "Validate the routing file in full and switch to it (invalid: the old one stays); admin"
+                ),
                 "security": sec,
-                "responses": {"200": {"description": "reloaded"}, **error_responses(401, 422)},
+                "responses": {"200": {"description": "reloaded"}, **error_responses(401, 403, 413, 422)},
             }
         },
         "/api/v1/emergency": {
             "get": {
-                "summary": "Emergency mode, who decides it (API switch or routing file), who and when",
+                "summary": (
+                    "Emergency mode, who decides it (API switch or routing file), who and when;"
+                    " supervisor or admin"
+                ),
                 "security": sec,
-                "responses": {"200": {"description": "state"}, **error_responses(401)},
+                "responses": {"200": {"description": "state"}, **error_responses(401, 403)},
             },
             "post": {
                 "summary": (
                     "Switch emergency mode (logged with who and when); stored in the database, so it"
-                    " survives a restart; enabled: null gives the decision back to the routing file"
+                    " survives a restart; enabled: null gives the decision back to the routing file; admin"
                 ),
                 "security": sec,
                 "requestBody": {
@@ -114,7 +122,7 @@ def admin_openapi() -> dict[str, Any]:
                         }
                     }
                 },
-                "responses": {"200": {"description": "state"}, **error_responses(400, 401, 503)},
+                "responses": {"200": {"description": "state"}, **error_responses(400, 401, 403, 413, 503)},
             },
         },
     }

@@ -127,6 +127,17 @@ class Metrics:
             ["from_state", "to_state"],
             registry=r,
         )
+        self.api_auth_failures = Counter(
+            "ctoengine_api_auth_failures",
+            "HTTP API requests refused: reason unauthorized (401), forbidden (403), rate_limited (429)",
+            ["reason"],
+            registry=r,
+        )
+        self.audit_write_failures = Counter(
+            "ctoengine_audit_write_failures",
+            "Audit rows that could not be written (the database was unavailable); the call itself went on",
+            registry=r,
+        )
         self.task_restarts = Counter(
             "ctoengine_task_restarts",
             "Background tasks restarted by the supervisor after a crash, by task",

@@ -196,6 +196,10 @@ class QueueService:
     def has_agent(self, agent_id: str) -> bool:
         return agent_id in self.dist.agents
 
+    def agent_on_call(self, call_id: str) -> str | None:
+        """The operator connected to (or being rung for) ``call_id``; None if none."""
+        return next((a.id for a in self.dist.agents.values() if a.call_id == call_id), None)
+
     def agent_for_endpoint(self, endpoint: str) -> str | None:
         return next((a.id for a in self.dist.agents.values() if a.spec.endpoint == endpoint), None)
 

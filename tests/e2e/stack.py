@@ -127,6 +127,29 @@ class Stack:
             assert r.status == 200, await r.text()
             return await r.json()
 
+    def web_password(self, user: str) -> str:
+        """The demo web user's password (``CTO_WEB_PASSWORD_<USER>`` of ``scripts/stack env``)."""
+        return self.exports[f"CTO_WEB_PASSWORD_{user.upper()}"]
+
+    async def login(self, user: str, password: str | None = None) -> str:
+        """A bearer token of a demo web user from ``POST /api/v1/tokens``."""
+        s = await self.session()
+        body = {"name": user, "password": self.web_password(user) if password is None else password}
+        async with s.post(f"{self.api}/api/v1/tokens", json=body) as r:
+            answer = await r.json()
+            assert r.status == 200, answer
+            token: str = answer["token"]
+            return token
+
+    async def call_as(
+        self, token: str, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
+        """One API call with ``token`` (not the bootstrap one): status and JSON answer."""
+        s = await self.session()
+        headers = {"Authorization": f"Bearer {token}"}
+        async with s.request(method, f"{self.api}{path}", json=body, headers=headers) as r:
+            return r.status, await r.json()
+
     async def agent(self, agent_id: str) -> dict[str, Any]:
         agent: dict[str, Any] = await self.get(f"/api/v1/agents/{agent_id}")
         return agent

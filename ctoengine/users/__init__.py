@@ -1,0 +1,1 @@
+"""API users, roles, tokens and the audit log (issue 14)."""
