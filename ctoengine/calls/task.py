@@ -234,6 +234,9 @@ class CallTask:
             await self.execute(machine.handle(event, self.now()))
         self.record.ivr_path = list(machine.path)
         self.record.ivr_ended_at = self.ctx.wall()
+        if machine.lookup_refused:
+            self.ctx.metrics.selfservice_lookups_refused.inc()
+            self.log.warning("selfservice_lookup_limit", lookups=machine.lookups)
         if machine.disposition is not None:
             self.record.disposition = machine.disposition  # type: ignore[assignment]
             return None
