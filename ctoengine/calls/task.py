@@ -30,7 +30,7 @@ from ctoengine.config.plan import active_announcements
 from ctoengine.errors import AriError, DatabaseError
 from ctoengine.ivr.flow import IvrMachine
 from ctoengine.ivr.heard import heard, mark
-from ctoengine.logs import get_logger
+from ctoengine.logs import get_logger, scrub_text
 from ctoengine.records.model import CallRecord
 
 if TYPE_CHECKING:
@@ -295,7 +295,7 @@ class CallTask:
         try:
             result = await self.ctx.status_provider.lookup(number)
         except Exception as e:  # a provider bug must not leave the caller in silence
-            self.log.error("status_lookup_crashed", error=repr(e))
+            self.log.error("status_lookup_crashed", error=scrub_text(repr(e), number))
             result = p.LookupResult(number=number, status=None, failed=True)
         self.record.self_service = {
             "application": number,
