@@ -127,9 +127,10 @@ def _older(value: Any, cutoff: datetime) -> bool:
 
 _TORN_DATE = re.compile(r'"started_at"\s*:\s*"([^"]+)"')
 _TORN_FIELDS = (
-    (re.compile(r'("caller_number"\s*:\s*)"[^"]*"'), r"\1null"),
+    # A cut line may end inside a value: its closing quote is optional.
+    (re.compile(r'("caller_number"\s*:\s*)"[^"]*"?'), r"\1null"),
     (re.compile(r"(self_service:)[0-9]+"), rf"\g<1>{APPLICATION_MASK}"),
-    (re.compile(r'("application"\s*:\s*)"[^"]*"'), rf'\1"{APPLICATION_MASK}"'),
+    (re.compile(r'("application"\s*:\s*)"[^"]*"?'), rf'\1"{APPLICATION_MASK}"'),
 )
 
 

@@ -99,7 +99,8 @@ def test_a_quarantined_lines_error_text_is_scrubbed() -> None:
 def test_a_torn_line_without_a_recent_date_is_scrubbed() -> None:
     torn = '{"batch": "x", "i": 0, "table": "calls", "row": {"caller_number": "+79161234567", "ivr'
     torn2 = '_path": ["self_service:123456"], "self_service": {"application": "123456"'
-    for line in (torn, torn2):
+    torn3 = '"self_service": {"application": "123456'
+    for line in (torn, torn2, torn3):
         out = scrub_spool_line(line, CUTOFF)
         assert "79161234567" not in out and "123456" not in out
     recent = '{"row": {"started_at": "' + NOW.isoformat() + '", "caller_number": "+79161234567"'
