@@ -396,7 +396,9 @@ class Engine:
             "snapshots": self._save_snapshots,
             "federation": federation.run,
             "retention": lambda: keep_erasing(
-                self.pool, lambda: self.routing.records.caller_number_retention_days
+                self.pool,
+                lambda: self.routing.records.caller_number_retention_days,
+                spool_dir=self.settings.spool_dir,
             ),
         }
         guard = self._sip_guard()

@@ -53,7 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--chart", type=Path, help="PNG file to draw the matching chart into")
     rec = sub.add_parser("records", help="call record maintenance")
     rsub = rec.add_subparsers(dest="records_command", metavar="ACTION")
-    er = rsub.add_parser("erase-numbers", help="erase caller numbers from records older than the retention")
+    er = rsub.add_parser(
+        "erase-numbers",
+        help="erase caller and application numbers older than the retention: call records, restart"
+        " state, announcement plays, and the record spool in CTO_SPOOL_DIR",
+    )
     er.add_argument("--days", type=int, required=True, help="keep numbers of the last DAYS days")
     u = sub.add_parser("users", help="API users (roles operator, supervisor, admin)")
     usub = u.add_subparsers(dest="users_command", metavar="ACTION")
@@ -124,7 +128,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "records":
         if args.records_command != "erase-numbers":
             _parser().parse_args(["records", "--help"])
-        return asyncio.run(_erase_numbers(_dsn(args), args.days))
+        spool = Path(os.environ.get("CTO_SPOOL_DIR") or "run/spool")
+        if args.settings:
+            spool = load_settings(settings_file=args.settings).spool_dir
+        return asyncio.run(_erase_numbers(_dsn(args), args.days, spool))
     if args.command == "users":
         from ctoengine.users import command as users
 
@@ -157,13 +164,13 @@ def _dsn(args: argparse.Namespace) -> str:
     return dsn
 
 
-async def _erase_numbers(dsn: str, days: int) -> int:
+async def _erase_numbers(dsn: str, days: int, spool_dir: Path) -> int:
     from datetime import datetime
 
     import asyncpg
 
     from ctoengine.errors import DatabaseError, UsageError
-    from ctoengine.records.retention import erase_numbers
+    from ctoengine.records.retention import erase_all
 
     if days < 1:
         raise UsageError("--days must be at least 1")
@@ -172,10 +179,14 @@ async def _erase_numbers(dsn: str, days: int) -> int:
     except (OSError, asyncpg.PostgresError) as e:
         raise DatabaseError(f"cannot reach the database: {e}") from None
     try:
-        n = await erase_numbers(conn, datetime.now().astimezone(), days)
+        done = await erase_all(conn, datetime.now().astimezone(), days, spool_dir)
     finally:
         await conn.close()
-    print(f"caller numbers erased from {n} call records older than {days} days")
+    print(
+        f"caller numbers erased from {done.calls} call records older than {days} days;"
+        f" restart state: {done.restart_state}, announcement plays deleted: {done.announcement_plays},"
+        f" spool lines ({spool_dir}): {done.spool_lines}"
+    )
     return 0
 
 

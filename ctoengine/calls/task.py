@@ -30,7 +30,7 @@ from ctoengine.config.plan import active_announcements
 from ctoengine.errors import AriError, DatabaseError
 from ctoengine.ivr.flow import IvrMachine
 from ctoengine.ivr.heard import heard, mark
-from ctoengine.logs import get_logger
+from ctoengine.logs import get_logger, scrub_text
 from ctoengine.records.model import CallRecord
 
 if TYPE_CHECKING:
@@ -234,6 +234,9 @@ class CallTask:
             await self.execute(machine.handle(event, self.now()))
         self.record.ivr_path = list(machine.path)
         self.record.ivr_ended_at = self.ctx.wall()
+        if machine.lookup_refused:
+            self.ctx.metrics.selfservice_lookups_refused.inc()
+            self.log.warning("selfservice_lookup_limit", lookups=machine.lookups)
         if machine.disposition is not None:
             self.record.disposition = machine.disposition  # type: ignore[assignment]
             return None
@@ -292,7 +295,7 @@ class CallTask:
         try:
             result = await self.ctx.status_provider.lookup(number)
         except Exception as e:  # a provider bug must not leave the caller in silence
-            self.log.error("status_lookup_crashed", error=repr(e))
+            self.log.error("status_lookup_crashed", error=scrub_text(repr(e), number))
             result = p.LookupResult(number=number, status=None, failed=True)
         self.record.self_service = {
             "application": number,

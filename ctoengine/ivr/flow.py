@@ -21,6 +21,9 @@ from ctoengine.config.routing import Action, ApplicationStatus, Menu, RoutingCon
 LOOKUP_TIMER = "ivr.lookup"
 INPUT_TIMER = "ivr.input"
 LOOKUP_LIMIT_S = 10.0  # the shell's provider has its own, shorter timeout; this is a backstop
+# Self-service look-ups one call may make: more would let a caller enumerate
+# application numbers. The next attempt hears "try later" and goodbye.
+MAX_LOOKUPS = 3
 
 
 class Phase(Enum):
@@ -51,6 +54,8 @@ class IvrMachine:
         self._attempts = 0
         self._number = ""
         self._collect_tries = 0
+        self.lookups = 0  # look-ups asked of the provider during this call
+        self.lookup_refused = False  # a look-up beyond MAX_LOOKUPS was refused (the shell counts it)
 
     @property
     def done(self) -> bool:
@@ -238,6 +243,8 @@ class IvrMachine:
         return ss
 
     def _start_self_service(self, now: float) -> list[p.Command]:
+        if self.lookups >= MAX_LOOKUPS:
+            return self._refuse_lookup()
         self.phase = Phase.COLLECT
         self._number = ""
         self._collect_tries = 0
@@ -255,6 +262,9 @@ class IvrMachine:
                 self._number += digit
             if not self._number:
                 return [*out, *self._play([self._prompt(self._ss.ask_prompt)])]
+            if self.lookups >= MAX_LOOKUPS:
+                return [*out, *self._refuse_lookup()]
+            self.lookups += 1
             self.path.append(f"self_service:{self._number}")
             self.phase = Phase.LOOKUP
             return [*out, p.LookupApplication(self._number), p.StartTimer(LOOKUP_TIMER, now + LOOKUP_LIMIT_S)]
@@ -263,6 +273,19 @@ class IvrMachine:
         elif digit == "*":
             self._number = ""  # start over
         return [*out, p.StartTimer(INPUT_TIMER, now + self._ss.timeout_s)]
+
+    def _refuse_lookup(self) -> list[p.Command]:
+        """One look-up too many in this call: "try later", goodbye, hang up (no enumeration)."""
+        ss = self._ss
+        self.lookup_refused = True
+        self.path.append("self_service:limit")
+        self.phase = Phase.SPEAK
+        self.disposition = "self_served"
+        self._keys.clear()
+        return [
+            p.CancelTimer(INPUT_TIMER),
+            *self._play([self._prompt(ss.failed_prompt), self._prompt(ss.goodbye_prompt)], False),
+        ]
 
     def _lookup_result(self, result: p.LookupResult) -> list[p.Command]:
         if self.phase is not Phase.LOOKUP:

@@ -163,6 +163,11 @@ class Metrics:
             ["event"],
             registry=r,
         )
+        self.selfservice_lookups_refused = Counter(
+            "ctoengine_selfservice_lookups_refused",
+            "Self-service look-ups refused: more than MAX_LOOKUPS in one call (no enumeration)",
+            registry=r,
+        )
         self.reconciled = Counter(
             "ctoengine_reconciled",
             "What reconciliation after an ARI (re)connect did, by action",

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -127,9 +128,28 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def open_locked(path: Path, flags: int = os.O_WRONLY | os.O_APPEND | os.O_CREAT) -> int:
+    """Open a spool file mode 600 (personal data), with an exclusive lock on the
+    file it is now: the retention job rewrites spool files (into a new file
+    renamed over the old one) under the same lock, so an append never goes to a
+    file just replaced."""
+    while True:
+        fd = os.open(path, flags, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass  # replaced or removed while we waited: open the path again
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
 def _append_durably(path: Path, data: bytes) -> None:
     """Append and fsync; on failure cut the file back to where it was (no half batch)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = open_locked(path)
     try:
         start = os.lseek(fd, 0, os.SEEK_END)
         try:
@@ -222,6 +242,9 @@ class RecordWriter:
         self._next_prune = 0.0
         self.db_up = False
         spool_dir.mkdir(parents=True, exist_ok=True)
+        for f in (self._spool, self._torn_file, self._quarantine_file):
+            with contextlib.suppress(OSError):
+                f.chmod(0o600)  # written by an engine that did not make them private
         if self._spool.exists():
             raw = self._spool.read_bytes()
             self._spooled = sum(1 for line in raw.split(b"\n") if line.strip())

@@ -16,7 +16,7 @@ import asyncpg
 from ctoengine.calls.protocol import LookupResult
 from ctoengine.db.pool import DB_ERRORS
 from ctoengine.errors import DatabaseError
-from ctoengine.logs import get_logger
+from ctoengine.logs import get_logger, scrub_text
 
 log = get_logger("ctoengine.selfservice")
 
@@ -41,7 +41,8 @@ class PostgresProvider:
                 timeout=self._timeout,
             )
         except LOOKUP_ERRORS as e:
-            log.warning("status_lookup_failed", provider="postgres", error=str(e) or type(e).__name__)
+            error = scrub_text(str(e) or type(e).__name__, number)
+            log.warning("status_lookup_failed", provider="postgres", error=error)
             return LookupResult(number=number, status=None, failed=True)
         if row is None:
             return LookupResult(number=number, status=None)
@@ -77,7 +78,9 @@ class HttpProvider:
                 number=number, status=status, ready_date=ready if isinstance(ready, str) else None
             )
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
-            log.warning("status_lookup_failed", provider="http", error=str(e) or type(e).__name__)
+            # aiohttp's errors name the URL, query string (the number) included: never log them whole.
+            error = scrub_text(str(e) or type(e).__name__, number)
+            log.warning("status_lookup_failed", provider="http", error=error)
             return LookupResult(number=number, status=None, failed=True)
 
 

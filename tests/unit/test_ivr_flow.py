@@ -133,6 +133,31 @@ def test_self_service_unknown_number_goes_back_to_menu(demo: RoutingConfig) -> N
     assert r.m.path[-1] == "self_service:unknown"
 
 
+def test_at_most_three_lookups_per_call_then_try_later_and_goodbye(demo: RoutingConfig) -> None:
+    r = Run(demo)
+    r.finish_playback()  # greeting
+    r.finish_playback()  # announcement
+    for n in ("111", "222", "333"):
+        assert r.prompt_names()[-1] == "main_menu"
+        r.keys("4")
+        assert r.prompt_names()[-1] == "enter_application_number"
+        r.keys(n + "#")
+        assert p.LookupApplication(n) in r.cmds
+        r.send(p.LookupResult(n, None))
+        assert r.prompt_names()[-1] == "application_unknown"
+        r.finish_playback()
+    assert r.m.lookups == 3 and not r.m.lookup_refused
+    before = len([c for c in r.cmds if isinstance(c, p.LookupApplication)])
+    r.keys("4444#")  # the fourth attempt, typed ahead: no prompt for a number, no look-up
+    assert len([c for c in r.cmds if isinstance(c, p.LookupApplication)]) == before
+    assert r.prompt_names()[-2:] == ["lookup_failed", "goodbye"]
+    assert r.m.lookup_refused and r.m.disposition == "self_served"
+    assert p.Hangup() in r.finish_playback()
+    assert r.m.done
+    assert r.m.path[-1] == "self_service:limit"
+    assert "self_service:4444" not in r.m.path
+
+
 def test_provider_failure_is_spoken_not_silent(demo: RoutingConfig) -> None:
     r = Run(demo)
     r.keys("41#")
