@@ -115,6 +115,21 @@ def _read_settings_file(path: Path) -> dict[str, str]:
     return out
 
 
+def load_database_url(environ: dict[str, str] | None = None, settings_file: Path | None = None) -> str:
+    """Only ``DATABASE_URL`` (the environment wins over the settings file): what
+    ``migrate``, ``report`` and ``records`` need, without the engine's ARI settings."""
+    env = dict(os.environ if environ is None else environ)
+    dsn = env.get("DATABASE_URL", "")
+    if not dsn and settings_file is not None:
+        dsn = _read_settings_file(settings_file).get("DATABASE_URL", "")
+    if not dsn:
+        raise SettingsError("DATABASE_URL is not set")
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
+        raise SettingsError("DATABASE_URL: must be a postgresql://user:password@host:port/database URL")
+    return dsn
+
+
 def load_settings(environ: dict[str, str] | None = None, settings_file: Path | None = None) -> Settings:
     """Settings from a settings file (if given) overridden by the environment."""
     env = dict(os.environ if environ is None else environ)
