@@ -34,6 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     csub = c.add_subparsers(dest="config_command", metavar="ACTION")
     chk = csub.add_parser("check", help="validate a routing file; errors as FILE:LINE:COLUMN: message")
     chk.add_argument("file")
+    csub.add_parser(
+        "schema",
+        help="print the routing file's JSON Schema (committed as config/routing.schema.json)",
+    )
+    shw = csub.add_parser(
+        "show", help="print the effective configuration of a routing file, defaults filled in"
+    )
+    shw.add_argument("file")
     r = sub.add_parser(
         "report",
         help="call-handling figures of a period: a table, a CSV file, a chart",
@@ -80,6 +88,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     from ctoengine.settings import load_settings
 
     if args.command == "config":
+        if args.config_command == "schema":
+            from ctoengine.config.schema import routing_schema_text
+
+            print(routing_schema_text(), end="")
+            return 0
+        if args.config_command == "show":
+            from ctoengine.config.schema import show_main
+
+            return show_main(args.file)
         if args.config_command != "check":
             _parser().parse_args(["config", "--help"])
         from ctoengine.config import check_main
