@@ -34,7 +34,9 @@ _ENV = {
 class Settings(BaseModel):
     model_config = {"extra": "forbid", "frozen": True}
 
-    ari_url: str = Field(description="Base URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088")
+    ari_url: str = Field(
+        description="Base URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088 or http://[::1]:8088"
+    )
     ari_user: str = Field(default="ctoengine", description="ARI user (ari.conf)")
     ari_password: SecretStr = Field(description="ARI password")
     ari_app: str = Field(default="ctoengine", description="Stasis application name")
@@ -49,10 +51,10 @@ class Settings(BaseModel):
     @field_validator("ari_url")
     @classmethod
     def _http_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host")
-        return v.rstrip("/")
+        """Host lower-cased, an IPv6 literal in brackets, no credentials in the URL."""
+        from ctoengine.ari.client import normalize_base_url
+
+        return normalize_base_url(v)
 
     @field_validator("database_url")
     @classmethod
