@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system venv demo test unit e2e lint fmt stack-up stack-down clean report
+.PHONY: setup system venv lock demo test unit e2e lint fmt stack-up stack-down clean report
 
 setup: system venv
 
@@ -13,9 +13,13 @@ system:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.lock
 	@bash scripts/venv
 	@touch $(STAMP)
+
+# Regenerate requirements.lock and requirements-dev.lock from pyproject.toml (ARGS="--upgrade" for newest).
+lock:
+	@bash scripts/lock $(ARGS)
 
 demo: setup
 	@bash scripts/demo

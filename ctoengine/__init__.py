@@ -1,3 +1,3 @@
 """ctoengine: the call-handling engine of citizen telephone service centres."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

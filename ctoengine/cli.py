@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -30,11 +29,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the engine (Stasis application, HTTP API, record writer)")
     m = sub.add_parser("migrate", help="apply the SQL migrations to DATABASE_URL")
-    m.add_argument("--dir", type=Path, help="migrations folder (default: the repo's migrations/)")
+    m.add_argument("--dir", type=Path, help="migrations folder (default: the ones shipped in the package)")
     c = sub.add_parser("config", help="routing file tools")
     csub = c.add_subparsers(dest="config_command", metavar="ACTION")
     chk = csub.add_parser("check", help="validate a routing file; errors as FILE:LINE:COLUMN: message")
     chk.add_argument("file")
+    csub.add_parser(
+        "schema",
+        help="print the routing file's JSON Schema (committed as config/routing.schema.json)",
+    )
+    shw = csub.add_parser(
+        "show", help="print the effective configuration of a routing file, defaults filled in"
+    )
+    shw.add_argument("file")
     r = sub.add_parser(
         "report",
         help="call-handling figures of a period: a table, a CSV file, a chart",
@@ -50,7 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--centre", help="only this centre's calls (default: all in the database)")
     r.add_argument("--csv", type=Path, help="CSV file to write (default: report-BY-FROM.csv; '-' for none)")
-    r.add_argument("--chart", type=Path, help="PNG file to draw the matching chart into")
+    r.add_argument(
+        "--chart",
+        type=Path,
+        help="PNG file to draw the matching chart into (needs matplotlib: pip install 'ctoengine[reports]')",
+    )
     rec = sub.add_parser("records", help="call record maintenance")
     rsub = rec.add_subparsers(dest="records_command", metavar="ACTION")
     er = rsub.add_parser(
@@ -96,6 +107,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     from ctoengine.settings import load_settings
 
     if args.command == "config":
+        if args.config_command == "schema":
+            from ctoengine.config.schema import routing_schema_text
+
+            print(routing_schema_text(), end="")
+            return 0
+        if args.config_command == "show":
+            from ctoengine.config.schema import show_main
+
+            return show_main(args.file)
         if args.config_command != "check":
             _parser().parse_args(["config", "--help"])
         from ctoengine.config import check_main
@@ -109,7 +129,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "report":
         from ctoengine.reports.command import run as report
+        from ctoengine.reports.render import require_matplotlib
 
+        if args.chart is not None:
+            require_matplotlib()  # before any database work
         csv_path = args.csv or Path(f"report-{args.by}-{args.start}.csv")
         text = asyncio.run(
             report(
@@ -154,14 +177,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _dsn(args: argparse.Namespace) -> str:
-    from ctoengine.settings import load_settings
+    """DATABASE_URL alone: migrate, report and records need no ARI settings."""
+    from ctoengine.settings import load_database_url
 
-    dsn = os.environ.get("DATABASE_URL", "")
-    if args.settings:
-        dsn = load_settings(settings_file=args.settings).database_url.get_secret_value()
-    if not dsn:
-        raise SettingsError("DATABASE_URL is not set")
-    return dsn
+    return load_database_url(settings_file=args.settings)
 
 
 async def _erase_numbers(dsn: str, days: int, spool_dir: Path) -> int:

@@ -90,10 +90,8 @@ def _scrub_exception(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutabl
 def configure(level: str = "info") -> None:
     lvl = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(stream=sys.stderr, level=lvl, format="%(message)s")
-    # aiohttp's access log and aioari's debug chatter would leak URLs with credentials.
+    # aiohttp's access log would log every request line.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    logging.getLogger("aioari").setLevel(logging.WARNING)
-    logging.getLogger("aioswagger11").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -37,7 +37,9 @@ _ENV = {
 class Settings(BaseModel):
     model_config = {"extra": "forbid", "frozen": True}
 
-    ari_url: str = Field(description="Base URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088")
+    ari_url: str = Field(
+        description="Base URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088 or http://[::1]:8088"
+    )
     ari_user: str = Field(default="ctoengine", description="ARI user (ari.conf)")
     ari_password: SecretStr = Field(description="ARI password")
     ari_app: str = Field(default="ctoengine", description="Stasis application name")
@@ -61,10 +63,10 @@ class Settings(BaseModel):
     @field_validator("ari_url")
     @classmethod
     def _http_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host")
-        return v.rstrip("/")
+        """Host lower-cased, an IPv6 literal in brackets, no credentials in the URL."""
+        from ctoengine.ari.client import normalize_base_url
+
+        return normalize_base_url(v)
 
     @field_validator("database_url")
     @classmethod
@@ -125,6 +127,21 @@ def _read_settings_file(path: Path) -> dict[str, str]:
             raise SettingsError(f"{path}:{n}: expected KEY=value")
         out[key.strip()] = value.strip().strip("'\"")
     return out
+
+
+def load_database_url(environ: dict[str, str] | None = None, settings_file: Path | None = None) -> str:
+    """Only ``DATABASE_URL`` (the environment wins over the settings file): what
+    ``migrate``, ``report`` and ``records`` need, without the engine's ARI settings."""
+    env = dict(os.environ if environ is None else environ)
+    dsn = env.get("DATABASE_URL", "")
+    if not dsn and settings_file is not None:
+        dsn = _read_settings_file(settings_file).get("DATABASE_URL", "")
+    if not dsn:
+        raise SettingsError("DATABASE_URL is not set")
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
+        raise SettingsError("DATABASE_URL: must be a postgresql://user:password@host:port/database URL")
+    return dsn
 
 
 def load_settings(environ: dict[str, str] | None = None, settings_file: Path | None = None) -> Settings:

@@ -1,4 +1,5 @@
-"""The only door to Asterisk: ARI over aioari, events parsed into pydantic models.
+"""The only door to Asterisk: ARI over our own aiohttp requests and websocket
+(Basic authentication), events parsed into pydantic models.
 
-Nothing outside this package imports aioari or sees its exceptions.
+Nothing outside this package sees aiohttp's exceptions for ARI.
 """

@@ -1,6 +1,11 @@
 """A narrow ARI client: the REST calls the engine makes, and the event stream.
 
-aioari checks the credentials (it loads Asterisk's API description); the REST
+``connect`` checks the credentials with one request of our own (aioari did,
+until issue 19: it compared the URL's host case-sensitively, cut an IPv6
+literal at its first colon, and sent the password as ``?api_key=`` in the URL,
+so ``http://[::1]:8088`` or an upper-case host failed as a wrong password;
+docs/decisions/006). Every request carries our own ``Authorization: Basic``
+header, never credentials in a URL. The REST
 calls go straight over one aiohttp session (see ``_rest``) and the events over
 our own websocket with a heartbeat (see ``run_events``). Both sessions live as
 long as the client: a websocket reconnect replaces the websocket only, so the
@@ -19,11 +24,9 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
-import aioari
 import aiohttp
-from aiohttp import web_exceptions
 
 from ctoengine.ari.events import AriEvent, BadEvent, parse_event
 from ctoengine.errors import AriAuthError, AriError, AriNotFound, AriUnavailable
@@ -38,20 +41,24 @@ EventSink = Callable[[AriEvent], None]
 HEARTBEAT_S = 10.0
 
 
-def _translate(e: BaseException, what: str) -> AriError:
-    if isinstance(e, web_exceptions.HTTPException):
-        status = e.status_code
-        text = (e.text or "").strip()
-        with contextlib.suppress(ValueError, AttributeError):
-            text = json.loads(text).get("message", text)
-        if status == 401:
-            return AriAuthError("Asterisk refused the ARI user or password (401)", status)
-        if status == 404:
-            return AriNotFound(f"{what}: not found ({text})", status)
-        return AriError(f"{what}: HTTP {status} {text}", status)
-    if isinstance(e, aiohttp.ClientError | OSError | asyncio.TimeoutError):
-        return AriUnavailable(f"{what}: Asterisk's ARI is unreachable ({e.__class__.__name__})")
-    return AriError(f"{what}: {e.__class__.__name__}: {e}")
+def normalize_base_url(url: str) -> str:
+    """``http://ASTERISK.example:8088/`` -> ``http://asterisk.example:8088``; an IPv6
+    literal keeps its brackets (``http://[::1]:8088``). Credentials in the URL are
+    refused: they belong in ARI_USER/ARI_PASSWORD, never in a URL that may be logged."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not hold a user or password (use ARI_USER and ARI_PASSWORD)")
+    host = parts.hostname  # lower-cased, brackets removed
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has a bad port") from None
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
 
 
 def basic_auth(user: str, password: str) -> str:
@@ -63,7 +70,7 @@ class AriClient:
     """REST + events of one Stasis application."""
 
     def __init__(self, base_url: str, user: str, password: str, app: str) -> None:
-        self.base_url = base_url
+        self.base_url = normalize_base_url(base_url)
         self.app = app
         self._user = user
         self._password = password
@@ -75,25 +82,21 @@ class AriClient:
         self.request_seconds: Callable[[str, float], None] = lambda op, s: None
 
     async def connect(self) -> None:
-        """Load the API description; raises AriAuthError/AriUnavailable clearly.
+        """Check that ARI answers and takes our user and password (``GET
+        /ari/asterisk/info``); raises AriAuthError/AriUnavailable clearly.
 
         Reconnecting closes the websocket, never the REST session: requests in flight
         (a caller's prompt, a hang-up) are not aborted by a websocket that dropped."""
         await self.close_events()
-        client: Any = None
+        self._connected = True  # _rest requires it; undone below on failure
         try:
-            client = await asyncio.wait_for(
-                aioari.connect(self.base_url + "/", self._user, self._password), timeout=10
-            )
-        except Exception as e:  # aioari/aiohttp raise many kinds: translate all
-            raise _translate(e, "connect") from None
-        finally:
-            if client is not None:
-                try:
-                    await client.close()
-                except Exception as e:  # closing a broken client must not raise
-                    log.debug("ari_close_failed", error=str(e))
-        self._connected = True
+            await self._rest("GET", "connect", "asterisk", "info", params={"only": "build"})
+        except AriNotFound:
+            self._connected = False
+            raise AriUnavailable(f"connect: no ARI at {self.base_url} (404 for /ari/asterisk/info)") from None
+        except AriError:
+            self._connected = False
+            raise
 
     async def close_events(self) -> None:
         """Close the websocket (``run_events`` returns); the REST session stays."""

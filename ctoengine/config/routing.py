@@ -52,6 +52,10 @@ class Topic(_M):
 class Action(_M):
     """Exactly one of the keys: what a digit (or an exhausted menu) does."""
 
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"minProperties": 1, "maxProperties": 1}
+    )
+
     queue: str | None = Field(default=None, description="Wait for an operator of this queue")
     menu: str | None = Field(default=None, description="Go to another menu")
     self_service: Literal["application_status"] | None = Field(
@@ -85,7 +89,10 @@ class Menu(_M):
     timeout_s: float = Field(default=5.0, gt=0, description="Seconds to wait for a key after the prompt")
     retries: int = Field(default=2, ge=0, description="Times the menu repeats after no or invalid input")
     invalid_prompt: str | None = Field(default=None, description="Played before repeating on a wrong key")
-    options: dict[str, Action] = Field(description="Key -> action")
+    options: dict[str, Action] = Field(
+        description="Key (0-9, * or #) -> action",
+        json_schema_extra={"propertyNames": {"pattern": "^[0-9*#]$"}},
+    )
     on_exhausted: Action = Field(description="What happens when the retries are used up")
 
     @field_validator("options")
@@ -129,7 +136,9 @@ class ApplicationStatus(_M):
 
 
 class SelfService(_M):
-    application_status: ApplicationStatus | None = None
+    application_status: ApplicationStatus | None = Field(
+        default=None, description="Status of an application by its number (menu action self_service)"
+    )
 
 
 class Announcement(_M):
@@ -263,7 +272,7 @@ class Federation(_M):
     poll_every_s: float = Field(default=2.0, gt=0, description="How often peers' status is read")
     stale_after_s: float = Field(default=10.0, gt=0, description="An older status makes a peer unknown")
     answer_timeout_s: float = Field(default=10.0, gt=0, description="A peer that does not answer: back here")
-    peers: dict[str, Peer] = Field(default_factory=dict)
+    peers: dict[str, Peer] = Field(default_factory=dict, description="Peer centres by id")
 
 
 class Records(_M):
@@ -275,22 +284,38 @@ class Records(_M):
 
 
 class RoutingConfig(_M):
-    centre: Centre
+    """The routing file of one centre (reference: docs/routing.md)."""
+
+    centre: Centre = Field(description="This centre: name, level, region, time zone")
     prompts_dir: Path = Field(description="Folder of prompt files (relative to this file)")
-    numbers: list[Number]
-    topics: list[Topic]
-    flows: dict[str, Flow]
-    menus: dict[str, Menu]
-    self_service: SelfService = Field(default_factory=SelfService)
-    announcements: list[Announcement] = Field(default_factory=list)
-    schedule: Schedule = Field(default_factory=lambda: Schedule(always_open=True))
-    emergency: Emergency = Field(default_factory=Emergency)
-    operators: list[Operator] = Field(default_factory=list)
-    queues: dict[str, Queue] = Field(default_factory=dict)
-    pause_reasons: list[str] = Field(default_factory=lambda: ["break", "lunch", "training", "no_answer"])
-    queue_prompts: QueuePrompts = Field(default_factory=QueuePrompts)
-    external_destinations: dict[str, ExternalDestination] = Field(default_factory=dict)
-    records: Records = Field(default_factory=Records)
+    numbers: list[Number] = Field(description="Dialled numbers (DIDs) and the flow each enters")
+    topics: list[Topic] = Field(description="Topics of calls: queues, skills and records use their codes")
+    flows: dict[str, Flow] = Field(description="Entry flows by name: greeting, then a menu or goodbye")
+    menus: dict[str, Menu] = Field(description="IVR menus by name")
+    self_service: SelfService = Field(
+        default_factory=SelfService, description="Self-service without operator"
+    )
+    announcements: list[Announcement] = Field(
+        default_factory=list, description="Auto-informer: announcements played before the menu"
+    )
+    schedule: Schedule = Field(
+        default_factory=lambda: Schedule(always_open=True),
+        description="Working hours, holidays and night mode (default: always open)",
+    )
+    emergency: Emergency = Field(default_factory=Emergency, description="Emergency mode (also via the API)")
+    operators: list[Operator] = Field(default_factory=list, description="Operators with their skills")
+    queues: dict[str, Queue] = Field(default_factory=dict, description="Queues by name")
+    pause_reasons: list[str] = Field(
+        default_factory=lambda: ["break", "lunch", "training", "no_answer"],
+        description="Reasons an operator may pause for; must include no_answer",
+    )
+    queue_prompts: QueuePrompts = Field(
+        default_factory=QueuePrompts, description="Prompts said to waiting callers"
+    )
+    external_destinations: dict[str, ExternalDestination] = Field(
+        default_factory=dict, description="Allowlisted transfer destinations by name"
+    )
+    records: Records = Field(default_factory=Records, description="Call record retention")
     federation: Federation | None = Field(default=None, description="Overflow to and from peer centres")
 
     # --- lookups the engine uses ----------------------------------------

@@ -1,4 +1,5 @@
-"""Plain-SQL migrations from ``migrations/``, applied in name order, each in a
+"""Plain-SQL migrations from ``ctoengine/db/migrations/`` (package data, so an
+installed wheel carries them), applied in name order, each in a
 transaction, recorded with its checksum. A file changed after it was applied
 stops the runner: history is not rewritten silently (docs/decisions/001).
 """
@@ -14,7 +15,7 @@ import asyncpg
 from ctoengine.db.pool import connect_once
 from ctoengine.errors import MigrationError
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "migrations"
+DEFAULT_DIR = Path(__file__).resolve().parent / "migrations"
 
 _LOCK_KEY = 0x0C70_E061_5E  # advisory lock: two engines starting at once apply once
 

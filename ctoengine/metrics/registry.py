@@ -1,10 +1,30 @@
-"""The engine's metrics, on a registry of its own (no process-global state in tests)."""
+"""The engine's metrics, on a registry of its own (no process-global state in tests).
+
+Names follow Prometheus conventions: ratios end in ``_ratio``. The gauges
+``ctoengine_service_level`` and ``ctoengine_abandoned_share`` (before issue 19) are
+still exported with the same values for one release, as deprecated aliases of
+``ctoengine_service_level_ratio`` and ``ctoengine_abandoned_share_ratio``
+(CHANGELOG.md). The registry also carries the process collector
+(``process_*``: CPU, memory, open files), the platform and GC collectors
+(``python_info``, ``python_gc_*``) and ``ctoengine_build_info{version}``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+)
+
+from ctoengine import __version__
 
 # Buckets around the 20 s answer target: the SLA is read straight off them.
 WAIT_BUCKETS = (1, 2, 5, 10, 15, 20, 25, 30, 45, 60, 120, 300, 600)
@@ -14,6 +34,11 @@ FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
+        # The standard collectors, on our registry as well as the default one (they only read).
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            r.register(collector)
+        self.build_info = Info("ctoengine_build", "The running engine's version", registry=r)
+        self.build_info.info({"version": __version__})
         self.calls = Counter(
             "ctoengine_calls",
             "Calls ended, by disposition and topic",
@@ -98,15 +123,34 @@ class Metrics:
             "ctoengine_agents", "Agents who can serve the queue, by state", ["queue", "state"], registry=r
         )
         self.service_level = Gauge(
-            "ctoengine_service_level",
+            "ctoengine_service_level_ratio",
             "Answered within 20 s / (offered - short abandons - overflows); NaN with no calls",
             ["queue", "window"],
             registry=r,
         )
         self.abandoned_share = Gauge(
-            "ctoengine_abandoned_share",
+            "ctoengine_abandoned_share_ratio",
             "Abandoned after 5 s or more / (offered - short abandons - overflows)",
             ["queue", "window"],
+            registry=r,
+        )
+        # Deprecated aliases (the names before issue 19), removed in the next release.
+        self.service_level_alias = Gauge(
+            "ctoengine_service_level",
+            "Deprecated: use ctoengine_service_level_ratio (same value)",
+            ["queue", "window"],
+            registry=r,
+        )
+        self.abandoned_share_alias = Gauge(
+            "ctoengine_abandoned_share",
+            "Deprecated: use ctoengine_abandoned_share_ratio (same value)",
+            ["queue", "window"],
+            registry=r,
+        )
+        self.agent_state = Gauge(
+            "ctoengine_agent_state",
+            "1 for the operator's current state, 0 for the states he left (per operator)",
+            ["agent", "state"],
             registry=r,
         )
         self.overflows = Counter(
@@ -179,6 +223,24 @@ class Metrics:
             "1 while another engine holds our Stasis application (ApplicationReplaced)",
             registry=r,
         )
+
+    def set_sla(self, queue: str, window: str, service_level: float | None, abandoned: float | None) -> None:
+        """Both names of each ratio (the ``_ratio`` one and its deprecated alias); NaN when undefined."""
+        sl = float("nan") if service_level is None else service_level
+        ab = float("nan") if abandoned is None else abandoned
+        for gauge, value in (
+            (self.service_level, sl),
+            (self.service_level_alias, sl),
+            (self.abandoned_share, ab),
+            (self.abandoned_share_alias, ab),
+        ):
+            gauge.labels(queue, window).set(value)
+
+    def agent_changed(self, agent: str, from_state: str, to_state: str) -> None:
+        self.agent_state_changes.labels(from_state, to_state).inc()
+        if from_state != to_state:
+            self.agent_state.labels(agent, from_state).set(0)
+        self.agent_state.labels(agent, to_state).set(1)
 
 
 async def measure_loop_lag(metrics: Metrics, interval: float = 0.1) -> None:

@@ -101,7 +101,7 @@ class QueueService:
         elif isinstance(cmd, p.CancelTimer):
             self.timers.cancel(cmd.name)
         elif isinstance(cmd, AgentStateChanged):
-            self.ctx.metrics.agent_state_changes.labels(cmd.from_state, cmd.to_state).inc()
+            self.ctx.metrics.agent_changed(cmd.agent_id, cmd.from_state, cmd.to_state)
             self.ctx.writer.submit(
                 AgentEventRecord(
                     agent_id=cmd.agent_id,
@@ -274,10 +274,11 @@ class QueueService:
             m.queue_longest_wait.labels(view["name"]).set(view["longest_wait_s"])
             for state, n in view["agents"].items():
                 m.agents.labels(view["name"], state).set(n)
+        for a in self.dist.agents.values():  # after a restart too, not only on a change
+            for state in AgentState:
+                m.agent_state.labels(a.id, state.value).set(1 if a.state is state else 0)
         for (queue, window), counts in self.sla.figures(self.ctx.wall()).items():
-            sl, ab = counts.service_level, counts.abandoned_share
-            m.service_level.labels(queue, window).set(float("nan") if sl is None else sl)
-            m.abandoned_share.labels(queue, window).set(float("nan") if ab is None else ab)
+            m.set_sla(queue, window, counts.service_level, counts.abandoned_share)
 
     def restore(self, saved: dict[str, Any], live: Collection[str] = ()) -> dict[str, RestoredCall]:
         """Agents' states from the last snapshot, and the calls that were in the queues then:

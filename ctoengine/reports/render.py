@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ctoengine.errors import UsageError
 from ctoengine.reports.figures import COLUMNS, TOTAL, Figures
 
 _SHARES = {"service_level", "lost_share"}
@@ -42,9 +43,24 @@ def write_csv(path: Path, by: str, groups: dict[str, Figures], total: Figures) -
             w.writerow([k, *(_cell(c, fig.value(c), exact=True) for c in COLUMNS)])
 
 
+CHART_EXTRA_HINT = (
+    "--chart needs matplotlib, an optional extra: pip install 'ctoengine[reports]' "
+    "(or pip install matplotlib)"
+)
+
+
+def require_matplotlib() -> None:
+    """A clear error instead of an ImportError when the [reports] extra is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise UsageError(CHART_EXTRA_HINT)
+
+
 def chart(path: Path, by: str, groups: dict[str, Figures], title: str) -> None:
     """By hour: service level and lost share against the target and the limit;
-    otherwise calls and answered calls per group."""
+    otherwise calls and answered calls per group. Needs the [reports] extra."""
+    require_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display on a server

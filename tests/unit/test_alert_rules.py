@@ -60,3 +60,53 @@ def test_the_dashboard_uses_only_metrics_the_engine_exports() -> None:
         for name in re.findall(r"(ctoengine[:_][a-z_:0-9]+)", expr):
             base = re.sub(r"_(bucket|count|sum|total)$", "", name)
             assert name in recorded or base in exported or name in exported, (name, expr)
+
+
+def test_every_alert_has_a_description_and_a_runbook_in_docs() -> None:
+    import re
+
+    import yaml
+
+    rules = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
+    runbook = (RULES.parents[1] / "docs" / "runbook.md").read_text(encoding="utf-8")
+    anchors = {h.strip().lower() for h in re.findall(r"^## (.+)$", runbook, re.MULTILINE)}
+    for alert in alerts:
+        ann = alert["annotations"]
+        assert ann.get("description"), alert["alert"]
+        assert ann["runbook_url"] == f"docs/runbook.md#{alert['alert'].lower()}"
+        assert alert["alert"].lower() in anchors
+
+
+def test_the_dashboard_has_instance_and_queue_variables_and_the_sla_thresholds() -> None:
+    from tests.dashboard import dashboard, panel_queries, variable_queries
+
+    assert set(variable_queries()) == {"instance", "queue"}
+    for title, expr in panel_queries():
+        assert 'instance=~"$instance"' in expr, (title, expr)
+    panels = {p["title"]: p for p in dashboard()["panels"]}
+    steps = {
+        t: [s["value"] for s in p["fieldConfig"]["defaults"].get("thresholds", {}).get("steps", [])]
+        for t, p in panels.items()
+    }
+    assert steps["Service level (answered within 20 s), 15 min"] == [None, 0.8]
+    assert steps["Abandoned share, 15 min"] == [None, 0.05]
+    assert any("ctoengine_agent_state" in e and "Per operator" in t for t, e in panel_queries())
+
+
+def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
+    """promtool parses each query (variables substituted) as a recording rule; the e2e test
+    tests/e2e/test_dashboard_queries.py runs them against a real Prometheus."""
+    import yaml
+
+    from tests.dashboard import panel_queries, substitute
+
+    values = {"instance": ".*", "queue": ".*"}
+    rules = [
+        {"record": f"dashboard:query:{i}", "expr": substitute(expr, values)}
+        for i, (_, expr) in enumerate(panel_queries())
+    ]
+    f = tmp_path / "dashboard-rules.yml"
+    f.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}), encoding="utf-8")
+    result = subprocess.run(["promtool", "check", "rules", str(f)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

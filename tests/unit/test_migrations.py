@@ -17,3 +17,16 @@ def test_migrations_are_ordered_and_checksummed() -> None:
 def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(MigrationError, match="does not exist"):
         discover(tmp_path / "nope")
+
+
+def test_migrations_are_package_data() -> None:
+    """Shipped inside the package (pyproject package-data), so a wheel's `ctoengine migrate` finds them."""
+    import tomllib
+
+    import ctoengine
+
+    assert Path(ctoengine.__file__).parent / "db" / "migrations" == DEFAULT_DIR
+    root = Path(__file__).resolve().parents[2]
+    data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "db/migrations/*.sql" in data["tool"]["setuptools"]["package-data"]["ctoengine"]
+    assert len(discover(DEFAULT_DIR)) >= 7

@@ -58,3 +58,30 @@ def test_bad_settings_file_line(tmp_path: Path) -> None:
     f.write_text("ARI_URL http://a\n", encoding="utf-8")
     with pytest.raises(SettingsError, match=r"engine.env:1: expected KEY=value"):
         load_settings(GOOD, settings_file=f)
+
+
+def test_database_url_alone_is_enough_for_the_database_commands(tmp_path: Path) -> None:
+    from ctoengine.settings import load_database_url
+
+    dsn = "postgresql://u:p@127.0.0.1:5432/cto"
+    assert load_database_url({"DATABASE_URL": dsn}) == dsn
+    f = tmp_path / "s.env"
+    f.write_text(f"DATABASE_URL={dsn}\n", encoding="utf-8")
+    assert load_database_url({}, settings_file=f) == dsn
+    with pytest.raises(SettingsError, match="DATABASE_URL is not set"):
+        load_database_url({})
+    with pytest.raises(SettingsError, match="postgresql://"):
+        load_database_url({"DATABASE_URL": "mysql://x/y"})
+
+
+def test_migrate_asks_for_no_ari_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ctoengine import cli
+
+    for var in ("ARI_URL", "ARI_PASSWORD", "CTO_API_TOKEN", "DATABASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    assert cli.main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert "DATABASE_URL is not set" in err
+    assert "ARI" not in err
