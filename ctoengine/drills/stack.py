@@ -448,7 +448,11 @@ class DrillStack:
     ) -> tuple[Tally, list[dict[str, Any]]]:
         """Wait (bounded) until every placed call has a row, then a little longer for doubles."""
         placed = [n for b in batches for n in b.placed]
-        prefixes = [b.prefix for b in batches]
+        return await self.tally_numbers(placed, [b.prefix for b in batches], timeout, settle_s)
+
+    async def tally_numbers(
+        self, placed: list[str], prefixes: list[str], timeout: float = 30, settle_s: float = 2.0
+    ) -> tuple[Tally, list[dict[str, Any]]]:
         deadline = time.monotonic() + timeout
         rows: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
