@@ -164,7 +164,6 @@ class DrillStack:
             CTO_QUALIFY_S="30",
             CTO_SIP_PORT=str(p.sip),
             CTO_ARI_PORT=str(p.ari),
-            CTO_ENGINE_ARI_URL=f"http://127.0.0.1:{p.ari_proxy}",
             CTO_HTTP_PORT=str(p.http),
             CTO_PG_PORT=str(p.pg),
             CTO_RTP_START=str(p.rtp[0]),
@@ -175,7 +174,9 @@ class DrillStack:
             CTO_FEDERATION_TOKEN="drill-own-token",  # noqa: S106 - loopback-only test value
             CTO_DRILL_PEER_TOKEN=PEER_TOKEN,
         )
+        # The engine reaches ARI directly; only ari_freeze restarts it behind the proxy.
         self.env.pop("CTO_SPOOL_DIR", None)
+        self.env.pop("CTO_ENGINE_ARI_URL", None)
         await self.astack("down", check=False)
         await self.proxy.start()
         loop = asyncio.get_running_loop()
@@ -237,6 +238,10 @@ class DrillStack:
         if pid is not None and self.running(pid):
             os.kill(pid, signal.SIGKILL)
             await self.wait_gone(pid)
+
+    @property
+    def proxied_ari(self) -> str:
+        return f"http://127.0.0.1:{self.ports.ari_proxy}"
 
     async def restart_engine(self, **extra: str) -> None:
         await self.astack("restart-engine", extra=extra)

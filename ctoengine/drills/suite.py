@@ -177,6 +177,14 @@ async def ari_freeze(s: DrillStack, m: Mode, r: Result) -> None:
     """Freeze the TCP path between the engine and ARI (no close): the engine must notice
     (heartbeat) within 30 s; calls after it flow; a call placed during the freeze, and
     every other, has one row."""
+    await s.restart_engine(CTO_ENGINE_ARI_URL=s.proxied_ari)
+    try:
+        await _ari_freeze(s, r)
+    finally:
+        await s.restart_engine()  # straight to ARI again, off the proxy
+
+
+async def _ari_freeze(s: DrillStack, r: Result) -> None:
     await s.operators(3)
     await s.staff(2)
     first = await s.place(4, 2, 2.0)
