@@ -1,0 +1,5 @@
+import sys
+
+from ctoengine.drills.cli import main
+
+sys.exit(main())
