@@ -151,9 +151,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "records":
         if args.records_command != "erase-numbers":
             _parser().parse_args(["records", "--help"])
-        spool = Path(os.environ.get("CTO_SPOOL_DIR") or "run/spool")
-        if args.settings:
-            spool = load_settings(settings_file=args.settings).spool_dir
+        from ctoengine.settings import read_setting
+
+        # Like migrate and report: no ARI settings needed, only where the spool is.
+        spool = Path(read_setting("CTO_SPOOL_DIR", settings_file=args.settings) or "run/spool")
         return asyncio.run(_erase_numbers(_dsn(args), args.days, spool))
     if args.command == "users":
         from ctoengine.users import command as users

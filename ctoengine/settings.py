@@ -129,13 +129,19 @@ def _read_settings_file(path: Path) -> dict[str, str]:
     return out
 
 
+def read_setting(key: str, environ: dict[str, str] | None = None, settings_file: Path | None = None) -> str:
+    """One setting, unchecked ("" when unset): the environment wins over the settings file."""
+    env = os.environ if environ is None else environ
+    value = env.get(key, "")
+    if not value and settings_file is not None:
+        value = _read_settings_file(settings_file).get(key, "")
+    return value
+
+
 def load_database_url(environ: dict[str, str] | None = None, settings_file: Path | None = None) -> str:
     """Only ``DATABASE_URL`` (the environment wins over the settings file): what
     ``migrate``, ``report`` and ``records`` need, without the engine's ARI settings."""
-    env = dict(os.environ if environ is None else environ)
-    dsn = env.get("DATABASE_URL", "")
-    if not dsn and settings_file is not None:
-        dsn = _read_settings_file(settings_file).get("DATABASE_URL", "")
+    dsn = read_setting("DATABASE_URL", environ, settings_file)
     if not dsn:
         raise SettingsError("DATABASE_URL is not set")
     parts = urlsplit(dsn)

@@ -4,7 +4,7 @@
 until issue 19: it compared the URL's host case-sensitively, cut an IPv6
 literal at its first colon, and sent the password as ``?api_key=`` in the URL,
 so ``http://[::1]:8088`` or an upper-case host failed as a wrong password;
-docs/decisions/006). Every request carries our own ``Authorization: Basic``
+docs/decisions/007). Every request carries our own ``Authorization: Basic``
 header, never credentials in a URL. The REST
 calls go straight over one aiohttp session (see ``_rest``) and the events over
 our own websocket with a heartbeat (see ``run_events``). Both sessions live as
