@@ -10,26 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from aiohttp import web
 
+from ctoengine.admin.emergency import EmergencySwitch
+from ctoengine.admin.http import AdminRoutes
 from ctoengine.agents.http import AgentRoutes
 from ctoengine.agents.http import openapi_paths as agent_openapi
-from ctoengine.api.http import HttpApi, json_body
-from ctoengine.api.openapi import admin_openapi
+from ctoengine.api.http import HttpApi
 from ctoengine.ari.client import AriClient
 from ctoengine.ari.connection import AriConnection
 from ctoengine.calls.context import CallContext
 from ctoengine.calls.dispatch import Dispatcher
 from ctoengine.config import ConfigError, RoutingConfig, is_open, load_routing
-from ctoengine.db.pool import DB_ERRORS, SharedPool, create_pool
-from ctoengine.errors import AriAuthError, AriError, BadRequest, DatabaseError, Unavailable, Unprocessable
+from ctoengine.db.pool import SharedPool, create_pool
+from ctoengine.errors import AriAuthError, AriError
 from ctoengine.federation.service import STATUS_PATH, FederationService
 from ctoengine.logs import get_logger
 from ctoengine.metrics.registry import Metrics, measure_loop_lag
@@ -40,6 +39,7 @@ from ctoengine.selfservice.providers import HttpProvider, PostgresProvider, Stat
 from ctoengine.settings import Settings
 from ctoengine.sipguard.machine import Guard
 from ctoengine.sipguard.service import SipGuard
+from ctoengine.state.store import EngineStateStore
 from ctoengine.supervise import Supervisor
 from ctoengine.users.http import UserRoutes
 from ctoengine.users.http import openapi_paths as users_openapi
@@ -64,10 +64,6 @@ def _crash_once(name: str, factory: Callable[[], Awaitable[None]]) -> Callable[[
         await factory()
 
     return run
-
-
-EMERGENCY_KEY = "emergency"  # engine_state row of the admin API's switch, per instance
-STORE_ERRORS: tuple[type[BaseException], ...] = (DatabaseError, *DB_ERRORS)
 
 
 class Engine:
@@ -111,12 +107,8 @@ class Engine:
         self.http = HttpApi(settings.api_token.get_secret_value(), self.metrics, self.health, self.pool)
         self._stop = asyncio.Event()
         self._restored: dict[str, RestoredCall] = {}
-        self._emergency_override: bool | None = None
-        self._emergency_by: dict[str, str] = {}
-        self._emergency_lock = asyncio.Lock()
-        self._snapshot: dict[str, Any] | None = None
-        self._call_changes: dict[str, dict[str, Any] | None] = {}  # call id -> its saved state; None: gone
-        self._snapshot_saved = asyncio.Event()
+        self.emergency = EmergencySwitch(self.pool, settings.instance, self._apply_emergency)
+        self.restart_state = EngineStateStore(self.pool, settings.instance)
         self._tasks: list[asyncio.Task[Any]] = []
         self.supervisor = Supervisor(lambda name: self.metrics.task_restarts.labels(name).inc())
         self._ari_task: asyncio.Task[None] | None = None
@@ -168,199 +160,36 @@ class Engine:
                 log.error("config_reload_rejected", error=line)
             return lines
         self._file_routing = new
-        self.routing = self._with_override(new)
+        self.routing = self.emergency.with_override(new)
         self.metrics.config_reloads.labels("ok").inc()
         log.info("config_reloaded", file=str(self.settings.routing_file))
         return []
 
-    # --- queue state that survives a restart ---------------------------------
-    def _keep_snapshot(self, snap: dict[str, Any]) -> None:
-        self._snapshot = snap
-        self._snapshot_saved.set()
-
-    def _keep_call(self, call_id: str, saved: dict[str, Any] | None) -> None:
-        # One row per call in a queue, written when it changes, so that the cost does not grow
-        # with the number of calls waiting or talking. Every such change also changes the queue
-        # snapshot, whose 50 ms debounce wakes the writer: one write carries both.
-        self._call_changes[call_id] = saved
-
-    async def _load_snapshot(self) -> dict[str, Any] | None:
-        pool = await self.pool()
-        rows = await pool.fetch(
-            "SELECT key, value FROM engine_state"
-            " WHERE instance = $1 AND (key = 'queues' OR key LIKE 'call:%')",
-            self.settings.instance,
-        )
-        values = {r["key"]: json.loads(r["value"]) for r in rows if isinstance(r["value"], str)}
-        snap = values.pop("queues", None)
-        if not isinstance(snap, dict):
-            return None
-        snap["calls"] = {key.removeprefix("call:"): value for key, value in values.items()}
-        return snap
-
-    async def _save_snapshots(self) -> None:
-        """The latest snapshot wins; a failed write is retried with the next change or in a second."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await self._snapshot_saved.wait()
-            self._snapshot_saved.clear()
-            snap, self._snapshot = self._snapshot, None
-            calls, self._call_changes = self._call_changes, {}
-            if snap is None and not calls:
-                continue
-            try:
-                await self._write_state(snap, calls)
-            except Exception as e:  # the database may be down: keep the changes for the next try
-                log.warning("snapshot_not_saved", error=str(e) or type(e).__name__)
-                if self._snapshot is None:
-                    self._snapshot = snap
-                self._call_changes = {**calls, **self._call_changes}
-
-    async def _write_state(
-        self, snap: dict[str, Any] | None, calls: dict[str, dict[str, Any] | None]
-    ) -> None:
-        keys = [f"call:{k}" for k, v in calls.items() if v is not None]
-        values = [json.dumps(v) for v in calls.values() if v is not None]
-        if snap is not None:
-            keys.append("queues")
-            values.append(json.dumps(snap))
-        gone = [f"call:{k}" for k, v in calls.items() if v is None]
-        pool = await self.pool()
-        # One statement, one round trip: this runs up to 20 times a second under load.
-        await pool.execute(
-            """WITH gone AS (DELETE FROM engine_state WHERE instance = $1 AND key = ANY($4::text[]))
-               INSERT INTO engine_state (instance, key, value, updated_at)
-               SELECT $1, k, v::jsonb, now() FROM unnest($2::text[], $3::text[]) AS t(k, v)
-               ON CONFLICT (instance, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()""",
-            self.settings.instance,
-            keys,
-            values,
-            gone,
-        )
-
     # --- admin: reload and emergency ----------------------------------------
     def _register_admin_routes(self) -> None:
-        app = self.http.app
-        app.router.add_post("/api/v1/config/reload", self._http_reload)
-        app.router.add_get("/api/v1/emergency", self._http_emergency_get)
-        app.router.add_post("/api/v1/emergency", self._http_emergency_set)
-        self.http.add_paths(admin_openapi())
+        AdminRoutes(self, self.emergency, self.settings.routing_file, self.ctx.wall).register(self.http)
 
-    async def _http_reload(self, _: web.Request) -> web.Response:
-        errors = self.reload()
-        if errors:
-            raise Unprocessable("the routing file is invalid; the running configuration stays", errors=errors)
-        return web.json_response({"ok": True, "file": str(self.settings.routing_file)})
-
-    def _emergency_state(self) -> dict[str, Any]:
-        em = self.routing.emergency
-        source = "file" if self._emergency_override is None else "api"
-        return {
-            "enabled": em.enabled,
-            "prompt": em.prompt,
-            "flow": em.flow,
-            "source": source,
-            **self._emergency_by,
-        }
-
-    async def _http_emergency_get(self, _: web.Request) -> web.Response:
-        return web.json_response(self._emergency_state())
-
-    async def _http_emergency_set(self, request: web.Request) -> web.Response:
-        """Switch emergency mode: stored first, applied only once stored.
-
-        If the database cannot store it the answer is 503 and nothing changes.
-        Chosen over "apply in memory and retry": a switch that a restart silently
-        reverts is the very fault this fixes, and the operator must know at once
-        that it did not take; the routing file (``emergency.enabled`` and a
-        reload) still works without the database. ``enabled: null`` drops the
-        override: the routing file decides again.
-        """
-        body = await json_body(request)
-        enabled, by = body.get("enabled"), body.get("by")
-        if enabled is not None and not isinstance(enabled, bool):
-            raise BadRequest("'enabled' must be true or false (or null: the routing file decides)")
-        if not isinstance(by, str) or not by.strip():
-            raise BadRequest("'by' must name who switches emergency mode")
-        who = {"by": by.strip(), "at": self.ctx.wall().isoformat()}
-        async with self._emergency_lock:  # the stored and the applied switch stay the same
-            try:
-                async with asyncio.timeout(3.0):
-                    await self._store_emergency(enabled, who)
-            except STORE_ERRORS as e:
-                log.error(
-                    "emergency_not_stored", enabled=enabled, by=who["by"], error=str(e) or type(e).__name__
-                )
-                raise Unavailable(
-                    "the database is unavailable: emergency mode was NOT switched, since it could not be"
-                    " stored; retry, or set emergency.enabled in the routing file and reload",
-                    error_id="emergency_not_stored",
-                ) from None
-            self._emergency_override = enabled
-            self._emergency_by = who if enabled is not None else {}
-            self.routing = self._with_override(self._file_routing)
-        log.warning("emergency_switched", enabled=enabled, by=who["by"])
-        return web.json_response(self._emergency_state())
-
-    async def _store_emergency(self, enabled: bool | None, who: dict[str, str]) -> None:
-        pool = await self.pool()
-        if enabled is None:
-            await pool.execute(
-                "DELETE FROM engine_state WHERE instance = $1 AND key = $2",
-                self.settings.instance,
-                EMERGENCY_KEY,
-            )
-            return
-        await pool.execute(
-            """INSERT INTO engine_state (instance, key, value, updated_at) VALUES ($1, $2, $3::jsonb, now())
-               ON CONFLICT (instance, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()""",
-            self.settings.instance,
-            EMERGENCY_KEY,
-            json.dumps({"enabled": enabled, **who}),
-        )
-
-    async def _load_emergency(self) -> None:
-        """The switch stored by the admin API, applied before the first call is served."""
-        pool = await self.pool()
-        raw = await pool.fetchval(
-            "SELECT value FROM engine_state WHERE instance = $1 AND key = $2",
-            self.settings.instance,
-            EMERGENCY_KEY,
-        )
-        if not isinstance(raw, str):
-            return
-        saved = json.loads(raw)
-        enabled = saved.get("enabled") if isinstance(saved, dict) else None
-        if not isinstance(enabled, bool):
-            log.error("emergency_state_unreadable", value=raw[:200])
-            return
-        self._emergency_override = enabled
-        self._emergency_by = {"by": str(saved.get("by", "")), "at": str(saved.get("at", ""))}
-        self.routing = self._with_override(self._file_routing)
-        log.warning("emergency_restored", enabled=enabled, **self._emergency_by)
-
-    def _with_override(self, cfg: RoutingConfig) -> RoutingConfig:
-        """The admin API's emergency switch wins over the file until switched again."""
-        if self._emergency_override is None:
-            return cfg
-        em = cfg.emergency.model_copy(update={"enabled": self._emergency_override})
-        return cfg.model_copy(update={"emergency": em})
+    def _apply_emergency(self) -> None:
+        self.routing = self.emergency.with_override(self._file_routing)
 
     # --- lifecycle --------------------------------------------------------
     async def start(self) -> None:
         """Check dependencies once (clear errors), then start serving."""
         await self.pool()  # DatabaseError with one clear line if unreachable
-        await self._load_emergency()  # before any call is served
+        await self.emergency.load()  # before any call is served
         await self.ari.connect()  # AriAuthError / AriUnavailable
         queues = QueueService(
-            self.ctx, self.dispatcher, build_distributor(self.routing), self._keep_snapshot, self._keep_call
+            self.ctx,
+            self.dispatcher,
+            build_distributor(self.routing),
+            self.restart_state.keep_snapshot,
+            self.restart_state.keep_call,
         )
         self.ctx.queues = queues
         self.federation = FederationService(queues, lambda: self.routing)
         queues.federation = self.federation
         self.http.app.router.add_get(STATUS_PATH, self.federation.http_status)
-        saved = await self._load_snapshot()
+        saved = await self.restart_state.load()
         if saved is not None:
             # Which calls are still up decides whether an operator is restored talking on one.
             try:
@@ -393,7 +222,7 @@ class Engine:
             "ari": self._run_ari,
             "loop-lag": lambda: measure_loop_lag(self.metrics),
             "gauges": self._gauges,
-            "snapshots": self._save_snapshots,
+            "snapshots": self.restart_state.save,
             "federation": federation.run,
             "retention": lambda: keep_erasing(
                 self.pool,

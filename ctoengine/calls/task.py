@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from ctoengine.ari import events as ari
 from ctoengine.ari.client import ignore_gone
 from ctoengine.calls import protocol as p
-from ctoengine.calls import wire
 from ctoengine.calls.context import CallContext
 from ctoengine.calls.timers import Timers
+from ctoengine.calls.transfer import transfer_external
 from ctoengine.calls.wire import Incoming
 from ctoengine.config import entry_plan
 from ctoengine.config.plan import active_announcements
@@ -289,7 +289,7 @@ class CallTask:
         elif isinstance(cmd, p.LookupApplication):
             self.spawn(self._lookup(cmd.number))
         elif isinstance(cmd, p.TransferExternal):
-            await self._transfer_external(cmd.destination)
+            await transfer_external(self, cmd.destination)
 
     async def _lookup(self, number: str) -> None:
         try:
@@ -303,54 +303,6 @@ class CallTask:
             "failed": result.failed,
         }
         self.deliver(result)
-
-    async def _transfer_external(self, destination: str) -> None:
-        """Connect the caller to an allowlisted destination and stay until one side hangs up."""
-        dest = self.config.external_destinations[destination]  # the config check guarantees it
-        leg, bridge = wire.external_leg(self.call_id), wire.external_bridge(self.call_id)
-        self.record.self_service = {"transfer": destination}
-        self.record.disposition = "failed"
-        self.log.info("transfer_external", destination=destination)
-        self.ctx.adopt(leg, self)
-        bridged = False
-        try:
-            caller = self.channel.caller.number or "anonymous"
-            await self.ctx.ari.originate(
-                leg, dest.endpoint, wire.operator_args(self.call_id), f"<{caller}>", 30
-            )
-            while True:
-                event = await self.get_event()
-                if isinstance(event, ari.StasisStart) and event.channel.id == leg and not bridged:
-                    await self.ctx.ari.create_bridge(bridge)
-                    bridged = True
-                    await self.ctx.ari.add_channels(bridge, [self.call_id, leg])
-                    self.record.agent_answered_at = self.ctx.wall()
-                    self.record.disposition = "answered"
-                elif isinstance(event, ari.ChannelDestroyed | ari.StasisEnd):
-                    if event.channel.id == self.call_id:
-                        self.gone = True
-                        await ignore_gone(self.ctx.ari.hangup(leg))
-                        return
-                    if event.channel.id == leg:
-                        self.record.hangup_by = "agent" if bridged else "engine"
-                        return  # teardown hangs up the caller
-        except AriError as e:
-            self.log.warning("transfer_failed", destination=destination, error=str(e))
-        finally:
-            self.ctx.release(leg)
-            if bridged:
-                with contextlib.suppress(AriError):
-                    await ignore_gone(self.ctx.ari.destroy_bridge(bridge))
-        if not bridged and not self.gone and dest.on_failure_queue is not None:
-            await self._fall_back(destination, dest.on_failure_queue, dest.failure_prompt)
-
-    async def _fall_back(self, destination: str, queue: str, prompt: str) -> None:
-        """The destination did not take the call: say so, then an operator's queue (run by ``run``)."""
-        self.log.info("transfer_fallback", destination=destination, queue=queue)
-        self.record.self_service = {"transfer": destination, "connected": False}
-        self.record.hangup_by = None
-        self.transfer_fallback = queue
-        await self.say(f"{self.call_id}-xfail", [self.config.media(prompt)])
 
     async def say(self, playback_id: str, media: list[str], limit: float = SAY_LIMIT_S) -> None:
         """Play and wait until it is over, or until the caller hangs up (then ``gone``).

@@ -47,7 +47,7 @@ import structlog
 
 from ctoengine.errors import DatabaseError
 from ctoengine.logs import scrub_text
-from ctoengine.records.writer import open_locked
+from ctoengine.records.spool import open_locked
 
 log = structlog.get_logger(__name__)
 

@@ -34,17 +34,10 @@ own, keyed ``legacy-<sha256 of the line>``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
-import hashlib
 import json
-import os
-import re
-import uuid
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from collections import deque
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,7 +47,8 @@ from asyncpg.pool import PoolConnectionProxy
 from ctoengine.db.pool import CONNECTION_ERRORS, DB_ERRORS, describe
 from ctoengine.logs import get_logger
 from ctoengine.metrics.registry import Metrics
-from ctoengine.records.model import Record, from_json, to_json
+from ctoengine.records.model import Record
+from ctoengine.records.spool import Batch, Spool
 
 log = get_logger("ctoengine.records")
 
@@ -77,10 +71,6 @@ _CLAIM = (
 )
 _IS_SPLIT = "SELECT split FROM record_batches WHERE batch_id = $1"
 _PRUNE = "DELETE FROM record_batches WHERE written_at < now() - make_interval(days => $1)"
-
-# What a spool line that does not load raises (UnicodeDecodeError and
-# json.JSONDecodeError are ValueErrors).
-_TORN_ERRORS = (ValueError, KeyError, TypeError, AttributeError)
 
 
 def _insert_sql(cls: type[Record]) -> tuple[str, list[str]]:
@@ -111,99 +101,6 @@ def _is_data_error(e: BaseException) -> bool:
     return isinstance(e, TypeError | ValueError)
 
 
-def _column_of(e: BaseException, cols: Sequence[str]) -> str | None:
-    column = getattr(e, "column_name", None)
-    if column:
-        return str(column)
-    m = re.search(r"query argument \$(\d+)", str(e))
-    if m and 0 < int(m[1]) <= len(cols):
-        return cols[int(m[1]) - 1]
-    return None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write every byte to ``fd`` (the seam the full-disk tests replace)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def open_locked(path: Path, flags: int = os.O_WRONLY | os.O_APPEND | os.O_CREAT) -> int:
-    """Open a spool file mode 600 (personal data), with an exclusive lock on the
-    file it is now: the retention job rewrites spool files (into a new file
-    renamed over the old one) under the same lock, so an append never goes to a
-    file just replaced."""
-    while True:
-        fd = os.open(path, flags, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.fstat(fd).st_ino == os.stat(path).st_ino:
-                return fd
-        except FileNotFoundError:
-            pass  # replaced or removed while we waited: open the path again
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)
-
-
-def _append_durably(path: Path, data: bytes) -> None:
-    """Append and fsync; on failure cut the file back to where it was (no half batch)."""
-    fd = open_locked(path)
-    try:
-        start = os.lseek(fd, 0, os.SEEK_END)
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        except OSError:
-            try:
-                os.ftruncate(fd, start)
-            except OSError as e:
-                log.error("records_file_truncate_failed", path=str(path), error=str(e))
-            raise
-    finally:
-        os.close(fd)
-
-
-def _parse_line(line: bytes) -> tuple[str, int, Record]:
-    """(batch id, index in the batch, record) of one spool line; raises one of _TORN_ERRORS."""
-    data = json.loads(line.decode("utf-8"))
-    if not isinstance(data, dict):
-        raise TypeError("a spool line is a JSON object")
-    record = from_json(data)
-    batch_id = data.get("batch")
-    if batch_id is None:
-        return "legacy-" + hashlib.sha256(line.strip()).hexdigest()[:32], 0, record
-    index = data.get("i")
-    if not isinstance(batch_id, str) or not batch_id or isinstance(index, bool) or not isinstance(index, int):
-        raise ValueError("bad batch id or index")
-    return batch_id, index, record
-
-
-@dataclass
-class Batch:
-    """Records written together, under one id; ``index[k]`` is the position
-    ``records[k]`` had when the batch was formed (stable across spool round trips)."""
-
-    id: str
-    records: list[Record]
-    index: list[int]
-
-    @classmethod
-    def new(cls, records: Iterable[Record]) -> Batch:
-        rs = list(records)
-        return cls(uuid.uuid4().hex, rs, list(range(len(rs))))
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def spool_lines(self) -> bytes:
-        return "".join(
-            json.dumps({"batch": self.id, "i": i, **to_json(r)}, ensure_ascii=False, default=str) + "\n"
-            for i, r in zip(self.index, self.records, strict=True)
-        ).encode("utf-8")
-
-
 class _Unwritable(Exception):
     """The database cannot take the batch now (down, or refusing every write): keep it."""
 
@@ -220,41 +117,35 @@ class RecordWriter:
         memory_limit: int = MEMORY_LIMIT,
     ) -> None:
         self._dsn = dsn
-        self._dir = spool_dir
-        self._spool = spool_dir / "records.jsonl"
-        self._torn_file = spool_dir / "spool-torn.jsonl"
-        self._quarantine_file = spool_dir / "quarantine.jsonl"
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._on_written = on_written
         self._metrics = metrics if metrics is not None else Metrics()
-        self._memory_limit = memory_limit
+        self._spool = Spool(spool_dir, self._metrics, memory_limit)
         self._queue: asyncio.Queue[Record] = asyncio.Queue()
         self._pool: asyncpg.Pool | None = None
-        self._spooled = 0
-        self._memory: deque[Batch] = deque()  # batches the spool could not take, oldest first
-        self._in_memory = 0
         self._hand: Batch | None = None  # the batch being gathered or written now
-        self._spool_failing = False
-        self._spool_torn_tail = False  # the spool's last line has no newline (a crash mid-write)
-        self._torn_done: set[bytes] = set()  # hashes of torn lines already set aside
         self._retry = 0.5
         self._next_prune = 0.0
         self.db_up = False
-        spool_dir.mkdir(parents=True, exist_ok=True)
-        for f in (self._spool, self._torn_file, self._quarantine_file):
-            with contextlib.suppress(OSError):
-                f.chmod(0o600)  # written by an engine that did not make them private
-        if self._spool.exists():
-            raw = self._spool.read_bytes()
-            self._spooled = sum(1 for line in raw.split(b"\n") if line.strip())
-            self._spool_torn_tail = bool(raw) and not raw.endswith(b"\n")
+
+    # The failure-path tests look into the memory buffer and the spool.
+    @property
+    def _memory(self) -> deque[Batch]:
+        return self._spool.memory
+
+    @property
+    def _in_memory(self) -> int:
+        return self._spool.in_memory
+
+    def _load_spool(self) -> tuple[list[Batch], int]:
+        return self._spool.load()
 
     @property
     def backlog(self) -> int:
         """Records not yet in the database: queued, in hand, spooled and in memory."""
         hand = len(self._hand) if self._hand is not None else 0
-        return self._queue.qsize() + hand + self._spooled + self._in_memory
+        return self._queue.qsize() + hand + self._spool.spooled + self._spool.in_memory
 
     def submit(self, record: Record) -> None:
         self._queue.put_nowait(record)
@@ -346,34 +237,10 @@ class RecordWriter:
     def _quarantine(
         self, batch_id: str, index: int, record: Record, e: BaseException, cols: list[str]
     ) -> None:
-        entry = {
-            "quarantined_at": datetime.now(UTC).isoformat(),
-            "batch": batch_id,
-            "i": index,
-            **to_json(record),
-            "error": f"{type(e).__name__}: {e}",
-            "sqlstate": getattr(e, "sqlstate", None),
-        }
-        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
         try:
-            _append_durably(self._quarantine_file, line.encode("utf-8"))
+            self._spool.quarantine(batch_id, index, record, e, cols)
         except OSError as oe:
-            self._spool_failed(oe)
             raise _Unwritable(f"quarantine file not writable: {oe}") from None
-        self._metrics.records_quarantined.labels(record.table).inc()
-        # No values here (they may be personal data): they are in the quarantine file.
-        log.error(
-            "record_quarantined",
-            table=record.table,
-            batch=batch_id,
-            index=index,
-            call_id=getattr(record, "call_id", None),
-            error=type(e).__name__,
-            sqlstate=getattr(e, "sqlstate", None),
-            column=_column_of(e, cols),
-            constraint=getattr(e, "constraint_name", None),
-            file=str(self._quarantine_file),
-        )
 
     async def _prune(self, conn: _Conn) -> None:
         """Now and then, forget batch ids older than BATCH_ID_RETENTION_DAYS."""
@@ -390,184 +257,40 @@ class RecordWriter:
 
     # -- the spool and the memory buffer ------------------------------------
 
-    def _behind(self) -> bool:
-        """Older records wait (spool or memory): new batches queue up behind them."""
-        return bool(self._spooled or self._memory)
-
-    def _append_spool(self, batch: Batch) -> None:
-        data = batch.spool_lines()
-        if self._spool_torn_tail:
-            data = b"\n" + data  # end the torn line: it must not swallow ours
-        _append_durably(self._spool, data)
-        self._spool_torn_tail = False
-        self._spooled += len(batch)
-
-    def _spool_failed(self, e: OSError) -> None:
-        if not self._spool_failing:
-            log.error(
-                "records_spool_failing", path=str(self._dir), error=str(e), memory_limit=self._memory_limit
-            )
-        self._spool_failing = True
-        self._metrics.records_spool_failing.set(1)
-
-    def _spool_ok(self) -> None:
-        if self._spool_failing:
-            log.info("records_spool_writable_again", path=str(self._dir))
-        self._spool_failing = False
-        self._metrics.records_spool_failing.set(0)
-
-    def _spill_memory(self) -> None:
-        """Move the memory buffer to the spool, oldest first, as far as the disk lets us."""
-        while self._memory:
-            batch = self._memory[0]
-            try:
-                self._append_spool(batch)
-            except OSError as e:
-                self._spool_failed(e)
-                return
-            self._memory.popleft()
-            self._in_memory -= len(batch)
-        self._spool_ok()
-
     def _keep(self, batch: Batch) -> None:
         """Keep a batch for later: in the spool, or in memory when the spool cannot be written."""
-        if self._memory:
-            self._spill_memory()  # keep the order: older batches first
-        if not self._memory:
-            try:
-                self._append_spool(batch)
-            except OSError as e:
-                self._spool_failed(e)
-            else:
-                self._spool_ok()
-                log.warning("records_spooled", count=len(batch), backlog=self.backlog)
-                return
-        self._to_memory(batch)
-
-    def _to_memory(self, batch: Batch) -> None:
-        self._memory.append(batch)
-        self._in_memory += len(batch)
-        lost: Counter[str] = Counter()
-        while self._in_memory > self._memory_limit:
-            oldest = self._memory[0]
-            drop = min(len(oldest), self._in_memory - self._memory_limit)
-            lost.update(r.table for r in oldest.records[:drop])
-            del oldest.records[:drop]
-            del oldest.index[:drop]
-            self._in_memory -= drop
-            if not oldest.records:
-                self._memory.popleft()
-        self._count_lost(lost, "spool not writable and memory buffer full")
-
-    def _count_lost(self, lost: Counter[str], reason: str) -> None:
-        if not lost:
-            return
-        for table, n in lost.items():
-            self._metrics.records_lost.labels(table).inc(n)
-        log.error(
-            "records_lost", count=sum(lost.values()), by_table=dict(lost), reason=reason, path=str(self._dir)
-        )
-
-    def _probe_spool(self) -> None:
-        """While the spool is failing with nothing to spool: can the disk take a write again?"""
-        probe = self._dir / ".spool-probe"
-        try:
-            _append_durably(probe, b"\0" * 4096)
-            probe.unlink()
-        except OSError:
-            with contextlib.suppress(OSError):
-                probe.unlink()
-            return
-        self._spool_ok()
-
-    def _load_spool(self) -> tuple[list[Batch], int]:
-        """The spool's batches in file order, and how many torn lines stay in it
-        (they could not be set aside)."""
-        try:
-            raw = self._spool.read_bytes()
-        except FileNotFoundError:
-            return [], 0
-        batches: dict[str, Batch] = {}
-        seen: set[tuple[str, int]] = set()
-        torn: list[bytes] = []
-        good: list[bytes] = []
-        for line in raw.split(b"\n"):
-            if not line.strip():
-                continue
-            try:
-                batch_id, index, record = _parse_line(line)
-            except _TORN_ERRORS:
-                torn.append(line)
-                continue
-            good.append(line)
-            if (batch_id, index) in seen:
-                continue
-            seen.add((batch_id, index))
-            batch = batches.setdefault(batch_id, Batch(batch_id, [], []))
-            batch.records.append(record)
-            batch.index.append(index)
-        kept = self._set_aside(torn, good) if torn else 0
-        return list(batches.values()), kept
-
-    def _set_aside(self, torn: list[bytes], good: list[bytes]) -> int:
-        new = [t for t in torn if hashlib.sha256(t).digest() not in self._torn_done]
-        if new:
-            try:
-                _append_durably(self._torn_file, b"".join(t + b"\n" for t in new))
-            except OSError as e:
-                log.error("records_spool_torn_not_set_aside", count=len(new), error=str(e))
-                return len(torn)
-            self._torn_done.update(hashlib.sha256(t).digest() for t in new)
-            self._metrics.records_spool_torn.inc(len(new))
-            log.warning("records_spool_torn", count=len(new), set_aside_in=str(self._torn_file))
-        # Rewrite the spool without them, so a later replay does not meet them again.
-        tmp = self._spool.with_suffix(".jsonl.tmp")
-        try:
-            tmp.unlink(missing_ok=True)
-            _append_durably(tmp, b"".join(g + b"\n" for g in good))
-            tmp.replace(self._spool)
-        except OSError as e:
-            log.warning("records_spool_rewrite_failed", error=str(e))
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        else:
-            self._spool_torn_tail = False
-        self._spooled = len(good)
-        return 0
+        if self._spool.keep(batch):
+            log.warning("records_spooled", count=len(batch), backlog=self.backlog)
 
     async def _replay_spool(self) -> None:
         """Write the spool batch by batch in file order; batches written before are skipped."""
         if await self._connect() is None:
             raise _Unwritable("database unavailable")  # do not read the file for nothing
-        batches, kept = self._load_spool()
+        batches, kept = self._spool.load()
         for batch in batches:
             await self._write_batch(batch)
         count = sum(len(b) for b in batches)
-        if kept:
-            self._spooled = kept  # torn lines that could not be set aside stay in the file
+        self._spool.replayed(kept)
+        if kept:  # torn lines that could not be set aside stay in the file
             log.info("records_spool_replayed", count=count, batches=len(batches), torn_left=kept)
             return
-        self._spool.unlink(missing_ok=True)
-        self._spooled = 0
-        self._spool_torn_tail = False
         log.info("records_spool_replayed", count=count, batches=len(batches))
 
     async def _catch_up(self) -> None:
         """Replay the spool, then the memory buffer; with the database down, move memory to the spool."""
         try:
-            if self._spooled:
+            if self._spool.spooled:
                 await self._replay_spool()
-            while self._memory:
-                await self._write_batch(self._memory[0])
-                batch = self._memory.popleft()
-                self._in_memory -= len(batch)
+            while self._spool.memory:
+                await self._write_batch(self._spool.memory[0])
+                self._spool.written_from_memory()
         except _Unwritable:
-            if self._memory:
-                self._spill_memory()
+            if self._spool.memory:
+                self._spool.spill_memory()
             return
         self._retry = 0.5
-        if self._spool_failing:
-            self._probe_spool()
+        if self._spool.failing:
+            self._spool.probe()
 
     # -- the loop -----------------------------------------------------------
 
@@ -577,7 +300,7 @@ class RecordWriter:
         return batch
 
     async def _deliver(self, batch: Batch) -> None:
-        if self._behind():
+        if self._spool.behind():
             self._keep(batch)  # keep the order behind what waits
             return
         try:
@@ -589,10 +312,10 @@ class RecordWriter:
             self._keep(batch)
 
     async def _step(self) -> None:
-        waiting = self._behind() or self._spool_failing
+        waiting = self._spool.behind() or self._spool.failing
         if waiting:
             await self._catch_up()
-            waiting = self._behind() or self._spool_failing
+            waiting = self._spool.behind() or self._spool.failing
         try:
             first = await asyncio.wait_for(self._queue.get(), timeout=self._retry if waiting else None)
         except TimeoutError:
@@ -627,7 +350,7 @@ class RecordWriter:
         while not self._queue.empty():
             batches.append(Batch.new(self._drain([])))
         for batch in batches:
-            if not self._behind():
+            if not self._spool.behind():
                 try:
                     await asyncio.wait_for(self._write_batch(batch), _SHUTDOWN_WRITE_S)
                     continue
@@ -636,13 +359,9 @@ class RecordWriter:
                 except Exception:
                     log.exception("records_write_failed", batch=batch.id, count=len(batch))
             self._keep(batch)
-        if self._memory:
-            self._spill_memory()
-        if self._memory:
-            lost = Counter(r.table for b in self._memory for r in b.records)
-            self._memory.clear()
-            self._in_memory = 0
-            self._count_lost(lost, "shut down while the spool could not be written")
+        if self._spool.memory:
+            self._spool.spill_memory()
+        self._spool.drop_memory("shut down while the spool could not be written")
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:

@@ -205,7 +205,7 @@ def _append_lines(spool: Path, lines: dict[str, str]) -> None:
 
 def _remove_lines(spool: Path, tag: str, existed: dict[str, bool]) -> None:
     """Leave the engine's spool as it was: our lines out (the file out if we made it)."""
-    from ctoengine.records.writer import open_locked
+    from ctoengine.records.spool import open_locked
 
     for name, was_there in existed.items():
         path = spool / name

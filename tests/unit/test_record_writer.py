@@ -15,12 +15,13 @@ import pytest
 from structlog.testing import capture_logs
 
 from ctoengine.metrics.registry import Metrics
+from ctoengine.records import spool as spool_mod
 from ctoengine.records import writer as writer_mod
 from ctoengine.records.model import AgentEventRecord, CallRecord, QueueEventRecord, from_json, to_json
 from ctoengine.records.writer import Batch, RecordWriter, _is_data_error
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-_REAL_WRITE_ALL = writer_mod._write_all
+_REAL_WRITE_ALL = spool_mod._write_all
 NOWHERE = "postgresql://u:p@127.0.0.1:9/x"  # nothing listens: refused at once
 
 
@@ -132,7 +133,7 @@ async def test_a_full_disk_keeps_records_in_a_bounded_memory_buffer(
 ) -> None:
     m = Metrics()
     w = RecordWriter(NOWHERE, tmp_path, flush_interval=0.0, metrics=m, memory_limit=5)
-    monkeypatch.setattr(writer_mod, "_write_all", _disk_full)
+    monkeypatch.setattr(spool_mod, "_write_all", _disk_full)
 
     async def body(task: asyncio.Task[None]) -> None:
         for i in range(3):
@@ -147,7 +148,7 @@ async def test_a_full_disk_keeps_records_in_a_bounded_memory_buffer(
         assert [r.call_id for b in w._memory for r in b.records if isinstance(r, CallRecord)] == ["c2"]
         assert not task.done()
 
-        monkeypatch.setattr(writer_mod, "_write_all", _REAL_WRITE_ALL)  # the disk has room again
+        monkeypatch.setattr(spool_mod, "_write_all", _REAL_WRITE_ALL)  # the disk has room again
         await _until(lambda: not w._memory, "memory spilled to the spool once the disk has room")
         assert _sample(m, "ctoengine_records_spool_failing") == 0
         assert w.backlog == 5
@@ -170,7 +171,7 @@ async def test_records_in_memory_at_shutdown_are_counted_lost_not_dropped_silent
 ) -> None:
     m = Metrics()
     w = RecordWriter(NOWHERE, tmp_path, flush_interval=0.0, metrics=m)
-    monkeypatch.setattr(writer_mod, "_write_all", _disk_full)
+    monkeypatch.setattr(spool_mod, "_write_all", _disk_full)
 
     async def body(task: asyncio.Task[None]) -> None:
         w.submit(_agent("op1"))

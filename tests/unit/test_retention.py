@@ -17,7 +17,7 @@ from ctoengine.records.retention import (
     scrub_spool,
     scrub_spool_line,
 )
-from ctoengine.records.writer import Batch, _append_durably
+from ctoengine.records.spool import Batch, _append_durably
 
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
 CUTOFF = NOW - timedelta(days=30)

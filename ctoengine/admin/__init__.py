@@ -1,0 +1,1 @@
+"""The admin API: reloading the routing file and the emergency switch."""

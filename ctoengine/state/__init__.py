@@ -1,0 +1,1 @@
+"""What the engine keeps across a restart, in the ``engine_state`` table."""
