@@ -46,6 +46,9 @@ class Ports:
 
 
 PEER_TOKEN = "drill-peer-token"  # noqa: S105 - a loopback-only test value
+# The SIP secret of the drill's peer trunks (C and E): a hostile peer in the garbage
+# drill proves who it is, so its headers reach the dialplan and the engine.
+PEER_SECRET = "drill-peer-secret"  # noqa: S105 - a loopback-only test value
 
 
 def routing_yaml(operators: int, ports: Ports) -> str:
@@ -171,6 +174,7 @@ class DrillStack:
             CTO_INSTANCE="drills",
             CTO_CENTRE_ID="A",
             CTO_PEERS=f"C:{p.peer_sip} E:{p.peer_sip}",
+            CTO_PEER_SECRET=PEER_SECRET,
             CTO_FEDERATION_TOKEN="drill-own-token",  # noqa: S106 - loopback-only test value
             CTO_DRILL_PEER_TOKEN=PEER_TOKEN,
         )

@@ -21,7 +21,7 @@ from typing import Any
 
 from ctoengine.bench import profile
 from ctoengine.drills.peers import FakeStatus, SilentServer
-from ctoengine.drills.stack import Batch, DrillStack
+from ctoengine.drills.stack import PEER_SECRET, Batch, DrillStack
 from ctoengine.drills.tally import Result
 from ctoengine.loadgen.scenario import Caller
 
@@ -437,7 +437,7 @@ async def garbage(s: DrillStack, m: Mode, r: Result) -> None:
     sent = _peer_garbage(peer_prefix)
     peers = []
     for i, headers in enumerate(sent):
-        caller = Caller("peer-C", did="overflow", headers=headers).pause(3000)
+        caller = Caller("peer-C", did="overflow", headers=headers, auth=("peer-C", PEER_SECRET)).pause(3000)
         peers.append(await s.place(9, 1, 1.0, caller, prefix=f"{peer_prefix}{i + 1}"))
     for b in peers:
         await b.wait(30)

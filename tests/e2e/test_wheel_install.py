@@ -56,7 +56,8 @@ def _install_the_wheel(tmp_path: Path) -> Path:
             pytest.fail(f"requirements.lock did not install, no PIP_FIND_LINKS:\n{online.stderr[-3000:]}")
         _run(py, "-m", "pip", "install", "-q", "--no-index", "--find-links", links, "-r", lock)
     _run(py, "-m", "pip", "install", "-q", "--no-deps", str(wheel))
-    where = _run(py, "-c", "import ctoengine, sys; print(ctoengine.__file__)").strip()
+    # Away from the checkout, whose own ctoengine/ folder would be imported first.
+    where = _run(py, "-c", "import ctoengine; print(ctoengine.__file__)", cwd=tmp_path).strip()
     assert where.startswith(str(venv)), where  # the wheel's copy, not the checkout
     return venv / "bin"
 
@@ -65,7 +66,7 @@ async def test_the_wheel_migrates_a_fresh_database(stack: Stack, tmp_path: Path)
     bin_dir = await asyncio.to_thread(_install_the_wheel, tmp_path)
 
     # 3. A fresh database on the e2e PostgreSQL.
-    admin_url = stack.exports["DATABASE_URL"]
+    admin_url = stack.exports["CTO_ADMIN_DATABASE_URL"]  # the engine's own role may not CREATE DATABASE
     name = f"ctoengine_wheel_{random.randrange(10**9)}"
     admin = await asyncpg.connect(admin_url)
     try:
