@@ -48,7 +48,8 @@ class Ports:
     def preset(cls, smoke: bool) -> Ports:
         if smoke:
             return cls(7270, 7290, 7300, 9488, 9480, 56832, (29000, 29999), 33000)
-        return cls(7070, 7090, 7100, 9388, 9380, 56732, (25000, 28999), 31000)
+        # 5000 RTP sessions: a ramp to 90 calls/s holds some 2000 channels at once.
+        return cls(7070, 7090, 7100, 9388, 9380, 56732, (40000, 49999), 31000)
 
 
 @dataclass(frozen=True)

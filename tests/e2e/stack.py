@@ -211,3 +211,28 @@ class Stack:
             await self.pool.close()
         if self.http is not None:
             await self.http.close()
+
+
+async def start_prometheus(stack: Stack, folder: Path, listen: str) -> asyncio.subprocess.Process:
+    """Debian's Prometheus scraping the stack's engine every second, with our alert
+    and recording rules, its data in ``folder``; the caller terminates it."""
+    config = folder / "prometheus.yml"
+    config.write_text(
+        f"""global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: ["{ROOT / "monitoring" / "alerts.yml"}"]
+scrape_configs:
+  - job_name: ctoengine
+    static_configs: [{{targets: ["{stack.api.removeprefix("http://")}"]}}]
+""",
+        encoding="utf-8",
+    )
+    return await asyncio.create_subprocess_exec(
+        "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={folder / 'data'}",
+        f"--web.listen-address={listen}",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )

@@ -16,7 +16,7 @@ import pytest
 from ctoengine.loadgen.runner import call
 from ctoengine.loadgen.scenario import Caller
 from tests.dashboard import LABEL_VALUES, panel_queries, substitute, variable_queries
-from tests.e2e.stack import ROOT, Stack
+from tests.e2e.stack import Stack, start_prometheus
 
 pytestmark = pytest.mark.e2e
 PROM = "127.0.0.1:9098"  # test_prometheus.py uses 9097
@@ -36,27 +36,8 @@ async def test_every_dashboard_query_runs_against_the_e2e_prometheus(
     # One queued call, so the queue series and the wait histogram exist.
     assert (await call(Caller(caller_number).pause(800).dtmf("1").pause(1000), stack.sip)).ok
     await stack.wait_cdr(caller_number)
-    host = stack.api.removeprefix("http://")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        f"""global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: ["{ROOT / "monitoring" / "alerts.yml"}"]
-scrape_configs:
-  - job_name: ctoengine
-    static_configs: [{{targets: ["{host}"]}}]
-""",
-        encoding="utf-8",
-    )
-    proc = await asyncio.create_subprocess_exec(
-        "prometheus",
-        f"--config.file={config}",
-        f"--storage.tsdb.path={tmp_path / 'data'}",
-        f"--web.listen-address={PROM}",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    host = stack.api.removeprefix("http://")  # the instance label Prometheus gives the engine
+    proc = await start_prometheus(stack, tmp_path, PROM)
     try:
         # Wait for two scrapes of the engine (rate() needs two samples).
         samples = 0

@@ -10,7 +10,7 @@ import pytest
 
 from ctoengine.loadgen.runner import call
 from ctoengine.loadgen.scenario import Caller
-from tests.e2e.stack import ROOT, Stack
+from tests.e2e.stack import Stack, start_prometheus
 
 pytestmark = pytest.mark.e2e
 PROM = "127.0.0.1:9097"
@@ -30,27 +30,7 @@ async def test_prometheus_scrapes_the_engine_and_computes_the_service_level(
     # At least one queued call, so the service level is defined.
     assert (await call(Caller(caller_number).pause(800).dtmf("1").pause(1000), stack.sip)).ok
     await stack.wait_cdr(caller_number)
-    host = stack.api.removeprefix("http://")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        f"""global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: ["{ROOT / "monitoring" / "alerts.yml"}"]
-scrape_configs:
-  - job_name: ctoengine
-    static_configs: [{{targets: ["{host}"]}}]
-""",
-        encoding="utf-8",
-    )
-    proc = await asyncio.create_subprocess_exec(
-        "prometheus",
-        f"--config.file={config}",
-        f"--storage.tsdb.path={tmp_path / 'data'}",
-        f"--web.listen-address={PROM}",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    proc = await start_prometheus(stack, tmp_path, PROM)
     try:
         s = await stack.session()
         value = None
