@@ -32,6 +32,7 @@ from ctoengine.errors import AriAuthError, AriError
 from ctoengine.federation.service import STATUS_PATH, FederationService
 from ctoengine.logs import get_logger
 from ctoengine.metrics.registry import Metrics, measure_loop_lag
+from ctoengine.metrics.stalls import StallWatch
 from ctoengine.queues.service import QueueService, RestoredCall, build_distributor
 from ctoengine.records.retention import keep_erasing
 from ctoengine.records.writer import RecordWriter
@@ -72,6 +73,7 @@ class Engine:
         self.routing = routing
         self._file_routing = routing  # as the file says, without the API's emergency override
         self.metrics = Metrics()
+        self.stalls = StallWatch(settings.stall_report_s)
         self.ari = AriClient(
             settings.ari_url,
             settings.ari_user,
@@ -211,6 +213,7 @@ class Engine:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self.stalls.start()
         self._start_tasks()
         log.info("engine_started", **self.settings.redacted())
 
@@ -220,7 +223,7 @@ class Engine:
         tasks: dict[str, Callable[[], Awaitable[None]]] = {
             "records": self.writer.run,
             "ari": self._run_ari,
-            "loop-lag": lambda: measure_loop_lag(self.metrics),
+            "loop-lag": lambda: measure_loop_lag(self.metrics, beat=self.stalls.beat),
             "gauges": self._gauges,
             "snapshots": self.restart_state.save,
             "federation": federation.run,
@@ -317,6 +320,7 @@ class Engine:
 
     async def stop(self) -> None:
         log.info("engine_stopping")
+        self.stalls.stop()
         await self.dispatcher.shutdown()
         for task in self._tasks:
             task.cancel()

@@ -31,6 +31,7 @@ _ENV = {
     "CTO_SIP_SECURITY_LOG": "sip_security_log",
     "CTO_SIP_BLOCKED_CONF": "sip_blocked_conf",
     "CTO_SIP_NEVER_BLOCK": "sip_never_block",
+    "CTO_STALL_REPORT_S": "stall_report_s",
 }
 
 
@@ -58,6 +59,11 @@ class Settings(BaseModel):
     )
     sip_never_block: str = Field(
         default="", description="comma-separated addresses never blocked (e.g. a trusted proxy)"
+    )
+    stall_report_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="log the event loop's stack when it is stuck this long (seconds; 0: never)",
     )
 
     @field_validator("ari_url")

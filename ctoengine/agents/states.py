@@ -6,7 +6,8 @@ table), not a hidden timer: the failure the issue names in other engines.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -71,6 +72,9 @@ class Agent:
     wrap_queue: str | None = None
     pending: AgentState | None = None  # pause/logout asked during a call: applied after wrap-up
     pending_reason: str | None = None
+    # Told after every change of state: the distributor keeps its index of free operators
+    # by it instead of scanning hundreds of operators on every event.
+    listener: Callable[[Agent], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -86,6 +90,8 @@ class Agent:
             self.idle_since = now
         if to not in (S.RESERVED, S.ON_CALL):
             self.call_id = None
+        if self.listener is not None:
+            self.listener(self)
         return change
 
     def resume_call(self, call_id: str, now: float) -> AgentStateChanged:
@@ -95,4 +101,6 @@ class Agent:
             raise InvalidAgentTransition(self.id, self.state, S.ON_CALL)
         change = AgentStateChanged(self.id, self.state, S.ON_CALL, "restored", now)
         self.state, self.reason, self.since, self.call_id = S.ON_CALL, "restored", now, call_id
+        if self.listener is not None:
+            self.listener(self)
         return change

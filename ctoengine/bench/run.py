@@ -139,7 +139,11 @@ class Bench:
                     return
                 await asyncio.sleep(0.1)
             late = {k: v for k, v in states.items() if v != "available"}
-            raise SystemExit(f"bench: {len(late)} operators not available after 90 s: {late}")
+            # A qualify lost under the load of the first hundreds is Asterisk's, not the engine's:
+            # one operator in a hundred may miss the start; more means the stack is broken.
+            if len(late) * 100 > self.t.operators:
+                raise SystemExit(f"bench: {len(late)} operators not available after 90 s: {late}")
+            print(f"bench: starting without {len(late)} operators not yet available: {late}", file=sys.stderr)
 
     async def _sipp(self, cwd: Path, *args: str) -> asyncio.subprocess.Process:
         proc = await asyncio.create_subprocess_exec(
@@ -299,7 +303,7 @@ def ratios(engine: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float 
 
 def table(result: dict[str, Any]) -> str:
     """engine, Queue() and the bare dialplan side by side; the ratio is engine / Queue()."""
-    e, b, r = result["engine"], result["baseline"], result["ratios"]
+    e, b, r = result.get("engine", {}), result.get("baseline", {}), result.get("ratios", {})
     d = result.get("direct", {})
     lines = [f"{'':<40} {'engine':>10} {'Queue()':>10} {'bare':>10} {'ratio':>7}"]
     for key, title in ROWS:
@@ -319,11 +323,12 @@ def _cell(v: object) -> str:
     return str(v)
 
 
-async def compare(bench: Bench, load: Load) -> dict[str, Any]:
+async def compare(bench: Bench, load: Load, systems: tuple[str, ...] = SYSTEMS) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for system in SYSTEMS:
+    for system in systems:
         out[system] = await bench.phase(system, load)
-    out["ratios"] = ratios(out["engine"], out["baseline"])
+    if "engine" in out and "baseline" in out:
+        out["ratios"] = ratios(out["engine"], out["baseline"])
     return out
 
 
@@ -359,11 +364,13 @@ def next_rates(rates: list[float], limit: float) -> list[float]:
     return out
 
 
-async def ramp(bench: Bench, rates: list[float], step_s: float, limit: float) -> dict[str, Any]:
+async def ramp(
+    bench: Bench, rates: list[float], step_s: float, limit: float, systems: tuple[str, ...] = SYSTEMS
+) -> dict[str, Any]:
     """Each system, rate by rate, until its first failed call or retransmission."""
     out: dict[str, Any] = {}
     cpus = os.cpu_count() or 1
-    for system in SYSTEMS:
+    for system in systems:
         steps, last_clean, stopped = [], None, None
         for rate in next_rates(rates, limit):
             r = await bench.phase(system, Load(rate, step_s), tag=f"-ramp{rate:g}")
@@ -383,8 +390,10 @@ async def ramp(bench: Bench, rates: list[float], step_s: float, limit: float) ->
             "limited_by": limit_of(stopped, cpus) if stopped else f"not reached by {limit:g} calls/s",
             "steps": steps,
         }
-    direct = out["direct"]["highest_clean_rate_cps"]
+    direct = out["direct"]["highest_clean_rate_cps"] if "direct" in out else None
     for system in ("engine", "baseline"):
+        if system not in out:
+            continue
         mine = out[system]["highest_clean_rate_cps"]
         out[system]["share_of_bare"] = round(mine / direct, 3) if mine and direct else None
     return out
@@ -403,6 +412,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--ramp-max", type=float, default=150.0, help="past the list, the ramp goes on up to this rate"
     )
+    p.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help=f"which of {','.join(SYSTEMS)} to run, comma-separated (default all; e.g. engine to profile it)",
+    )
     p.add_argument("--smoke", action="store_true", help="a few calls on ports of their own (the test suite)")
     p.add_argument("--json", type=Path, help="where to write the JSON (default run/bench/bench-TIME.json)")
     p.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
@@ -411,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
         args.rate, args.duration, args.hold, args.operators = 2.0, 3.0, 1.0, 4
     if args.rate <= 0 or args.duration <= 0 or args.hold <= 0 or args.operators < 1:
         p.error("--rate, --duration, --hold must be positive and --operators at least 1")
+    systems = tuple(x.strip() for x in args.systems.split(",") if x.strip())
+    if not systems or any(x not in SYSTEMS for x in systems):
+        p.error(f"--systems: {args.systems!r} is not a list of {', '.join(SYSTEMS)}")
     rates = []
     if args.ramp:
         try:
@@ -426,8 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             await bench.up()
             if rates:
-                return {"params": params, "ramp": await ramp(bench, rates, args.ramp_step, args.ramp_max)}
-            return {"params": params, **await compare(bench, Load(args.rate, args.duration))}
+                return {"params": params, "ramp": await ramp(bench, rates, args.ramp_step, args.ramp_max, systems)}
+            return {"params": params, **await compare(bench, Load(args.rate, args.duration), systems)}
         finally:
             await bench.stop_sipp()
 

@@ -12,6 +12,7 @@ still exported with the same values for one release, as deprecated aliases of
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -243,10 +244,14 @@ class Metrics:
         self.agent_state.labels(agent, to_state).set(1)
 
 
-async def measure_loop_lag(metrics: Metrics, interval: float = 0.1) -> None:
-    """Sleep ``interval`` repeatedly; how late each wake-up is, is the loop's lag."""
+async def measure_loop_lag(
+    metrics: Metrics, interval: float = 0.1, beat: Callable[[], None] = lambda: None
+) -> None:
+    """Sleep ``interval`` repeatedly; how late each wake-up is, is the loop's lag.
+    ``beat`` tells the stall watcher (``metrics.stalls``) that the loop is alive."""
     loop = asyncio.get_running_loop()
     while True:
         start = loop.time()
         await asyncio.sleep(interval)
+        beat()
         metrics.loop_lag.observe(max(0.0, loop.time() - start - interval))

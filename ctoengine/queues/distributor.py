@@ -202,9 +202,18 @@ class Distributor:
     _seq: Any = field(default_factory=itertools.count)
     _talks: dict[str, _Talk] = field(default_factory=dict)  # call_id -> talk in progress
     _handle_times: dict[str, deque[float]] = field(default_factory=dict)
+    # Operators now AVAILABLE, kept by each Agent's listener: an event then costs the free
+    # operators and the waiting callers, not every operator of the centre.
+    _free: dict[str, Agent] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.agents = {s.id: Agent(s) for s in self.agent_specs}
+        self.agents = {s.id: Agent(s, listener=self._on_agent_change) for s in self.agent_specs}
+
+    def _on_agent_change(self, ag: Agent) -> None:
+        if ag.state is S.AVAILABLE:
+            self._free[ag.id] = ag
+        else:
+            self._free.pop(ag.id, None)
 
     # --- entry ------------------------------------------------------------
     def handle(self, event: Any, now: float) -> list[Command]:
@@ -435,9 +444,9 @@ class Distributor:
 
     def _assign(self, now: float) -> list[Command]:
         out: list[Command] = []
-        free = [a for a in self.agents.values() if a.state is S.AVAILABLE]
-        if not free:
+        if not self._free or not self.waiting:
             return out
+        free = list(self._free.values())
         for w in self._order():
             if w.ringing is not None:
                 continue

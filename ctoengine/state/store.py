@@ -38,7 +38,7 @@ class EngineStateStore:
     def keep_call(self, call_id: str, saved: dict[str, Any] | None) -> None:
         # One row per call in a queue, written when it changes, so that the cost does not grow
         # with the number of calls waiting or talking. Every such change also changes the queue
-        # snapshot, whose 50 ms debounce wakes the writer: one write carries both.
+        # snapshot, whose debounce (PERSIST_AFTER_S) wakes the writer: one write carries both.
         self._call_changes[call_id] = saved
 
     async def load(self) -> dict[str, Any] | None:

@@ -263,6 +263,7 @@ def test_invariants_under_random_events(steps: list[tuple[Any, float]]) -> None:
             assert d.waiting[a.call_id].ringing == a.id  # type: ignore[index]
         # Nobody waits un-rung while an available agent may serve him.
         free = [a for a in d.agents.values() if a.state is S.AVAILABLE]
+        assert sorted(d._free) == sorted(a.id for a in free)  # the index of free operators is exact
         for w in d.waiting.values():
             if w.ringing is None:
                 assert not [a for a in free if d.may_serve(a, w, now)], (w, free)
