@@ -443,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             await bench.up()
             if rates:
-                return {"params": params, "ramp": await ramp(bench, rates, args.ramp_step, args.ramp_max, systems)}
+                steps = await ramp(bench, rates, args.ramp_step, args.ramp_max, systems)
+                return {"params": params, "ramp": steps}
             return {"params": params, **await compare(bench, Load(args.rate, args.duration), systems)}
         finally:
             await bench.stop_sipp()
