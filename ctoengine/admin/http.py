@@ -9,7 +9,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from ctoengine.admin.emergency import EmergencySwitch
+from ctoengine.admin.emergency import EmergencyState as EmergencyView
 from ctoengine.admin.schemas import EmergencyState, EmergencySwitchBody, Reloaded
 from ctoengine.api.routes import Routes
 from ctoengine.config import RoutingConfig
@@ -25,11 +25,19 @@ class AdminHost(Protocol):
     def reload(self) -> list[str]: ...
 
 
+class Emergency(Protocol):
+    """The emergency switch (``ctoengine.admin.emergency.EmergencySwitch``) as the routes use it."""
+
+    def state(self, routing: RoutingConfig) -> EmergencyView: ...
+
+    async def switch(self, enabled: bool | None, who: dict[str, str]) -> None: ...
+
+
 class AdminRoutes:
     def __init__(
         self,
         host: AdminHost,
-        emergency: EmergencySwitch,
+        emergency: Emergency,
         routing_file: Path,
         wall: Callable[[], datetime],
     ) -> None:

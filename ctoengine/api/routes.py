@@ -22,6 +22,7 @@ handler runs. The handler returns an ``output`` instance, sent as JSON with
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -171,7 +172,7 @@ class Routes:
         method = method.upper()
         if any(r.op == op for r in self.all):
             raise ValueError(f"operationId {op!r} is used twice")
-        doc = (handler.__doc__ or "").strip()
+        doc = inspect.cleandoc(handler.__doc__ or "")
         route = Route(
             method=method,
             path=path,
