@@ -24,6 +24,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
+    except RecursionError:  # a body nested thousands deep (the drills send one)
+        raise BadRequest("the body is not valid JSON: nested too deep") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise BadRequest(f"the body is not valid JSON: {e}") from None
     if not isinstance(data, dict):

@@ -139,6 +139,13 @@ def _operation(
     if params:
         op["parameters"] = params
     codes = set(route.errors) | set(AUTO_ERRORS[access])
+    if route.input is None and route.input_in == "body":
+        codes |= {400, 413}
+        op["requestBody"] = {
+            "required": False,
+            "description": "None needed; a body, if sent, must be a JSON object (its keys are ignored)",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
     if route.input is not None:
         codes.add(400)
         if route.input_in == "body":

@@ -16,7 +16,8 @@ place for each fact.
 The handler gets the request and, with ``input``, the validated model: the JSON
 body of a POST/PUT/PATCH, the query string of a GET/DELETE. An invalid one is a
 400 ``bad_request`` whose details name each field (``FieldProblem``), before the
-handler runs. The handler returns an ``output`` instance, sent as JSON with
+handler runs. A POST without ``input`` still refuses a body that is not a JSON
+object (its keys are ignored): clients send ``{}``, and garbage stays a 400. The handler returns an ``output`` instance, sent as JSON with
 ``status``; or an aiohttp response, sent as it is (text, HTML, readiness's 503).
 """
 
@@ -192,6 +193,8 @@ class Routes:
 
         async def handle(request: web.Request) -> web.StreamResponse:
             if model is None:
+                if method in BODY_METHODS:
+                    await json_body(request)  # a body, if any, is a JSON object (ignored), as it always was
                 result = await handler(request)
             else:
                 result = await handler(request, await read_input(request, model, route.input_in))

@@ -193,3 +193,11 @@ async def test_an_answer_that_breaks_its_model_is_500_json_not_a_traceback(api: 
     api.queues.states["op1"] = "dancing"  # not an AgentState
     r = await api.client.get("/api/v1/agents/op1", headers=ADMIN)
     await error(r, 500, "internal_error")
+
+
+@pytest.mark.parametrize("raw", [b"not json {", b"[1, 2]", b'{"a": "\xff\xfe"}', b"[" * 5000 + b"]" * 5000])
+async def test_a_route_without_a_body_model_still_refuses_garbage(api: Api, raw: bytes) -> None:
+    headers = {**ADMIN, "Content-Type": "application/json"}
+    r = await api.client.post("/api/v1/agents/op1/login", data=raw, headers=headers)
+    await error(r, 400, "bad_request")
+    assert api.queues.states["op1"] == "logged_out"  # nothing happened
