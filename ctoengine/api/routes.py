@@ -17,7 +17,8 @@ The handler gets the request and, with ``input``, the validated model: the JSON
 body of a POST/PUT/PATCH, the query string of a GET/DELETE. An invalid one is a
 400 ``bad_request`` whose details name each field (``FieldProblem``), before the
 handler runs. A POST without ``input`` still refuses a body that is not a JSON
-object (its keys are ignored): clients send ``{}``, and garbage stays a 400. The handler returns an ``output`` instance, sent as JSON with
+object (its keys are ignored): clients send ``{}``, and garbage stays a 400.
+The handler returns an ``output`` instance, sent as JSON with
 ``status``; or an aiohttp response, sent as it is (text, HTML, readiness's 503).
 """
 
