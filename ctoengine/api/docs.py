@@ -97,7 +97,7 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> str:
     if op.get("description"):
         out.append(f'<div class="desc">{escape(str(op["description"]))}</div>')
     if "x-roles" in op:
-        out.append(f'<div class="roles">Роли: {escape(", ".join(op["x-roles"]))}</div>')
+        pass  # the description's last line names the roles (ctoengine.api.openapi)
     elif not op.get("security"):
         out.append('<div class="roles">Без токена</div>')
     else:

@@ -157,7 +157,7 @@ def _operation(
     ok = {"description": route.summary, "content": _content(route, refs)}
     responses: dict[str, Any] = {str(route.status): ok}
     for status in route.also:
-        responses[str(status)] = {"description": ERROR_TEXTS.get(status, "also"), "content": ok["content"]}
+        responses[str(status)] = {"description": "the same answer when not ok", "content": ok["content"]}
     responses.update({k: v for k, v in _errors(codes - set(route.also)).items()})
     op["responses"] = responses
     return op
@@ -172,7 +172,7 @@ def build_spec(routes: Sequence[Route], access_of: Callable[[Route], Access]) ->
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(
             route, access_of(route), refs, defs
         )
-    used = list(dict.fromkeys(r.tag for r in routes))
+    used = sorted(dict.fromkeys(r.tag for r in routes), key=lambda t: t == "service")  # the features first
     return {
         "openapi": "3.1.0",
         "info": {
