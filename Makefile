@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system venv lock demo test unit e2e lint fmt stack-up stack-down clean report
+.PHONY: setup system venv lock demo test unit api e2e lint fmt stack-up stack-down clean report
 
 setup: system venv
 
@@ -29,6 +29,10 @@ test: setup
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
+
+# The HTTP API in-process (aiohttp test client, fakes behind the services): seconds.
+api: venv
+	$(PY) -m pytest -q tests/api
 
 e2e: setup
 	$(PY) -m pytest -q tests/e2e

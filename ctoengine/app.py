@@ -20,7 +20,6 @@ import asyncpg
 from ctoengine.admin.emergency import EmergencySwitch
 from ctoengine.admin.http import AdminRoutes
 from ctoengine.agents.http import AgentRoutes
-from ctoengine.agents.http import openapi_paths as agent_openapi
 from ctoengine.api.http import HttpApi
 from ctoengine.ari.client import AriClient
 from ctoengine.ari.connection import AriConnection
@@ -29,7 +28,7 @@ from ctoengine.calls.dispatch import Dispatcher
 from ctoengine.config import ConfigError, RoutingConfig, is_open, load_routing
 from ctoengine.db.pool import SharedPool, create_pool
 from ctoengine.errors import AriAuthError, AriError
-from ctoengine.federation.service import STATUS_PATH, FederationService
+from ctoengine.federation.service import FederationService
 from ctoengine.logs import get_logger
 from ctoengine.metrics.registry import Metrics, measure_loop_lag
 from ctoengine.metrics.stalls import StallWatch
@@ -43,7 +42,6 @@ from ctoengine.sipguard.service import SipGuard
 from ctoengine.state.store import EngineStateStore
 from ctoengine.supervise import Supervisor
 from ctoengine.users.http import UserRoutes
-from ctoengine.users.http import openapi_paths as users_openapi
 
 log = get_logger("ctoengine")
 
@@ -169,7 +167,8 @@ class Engine:
 
     # --- admin: reload and emergency ----------------------------------------
     def _register_admin_routes(self) -> None:
-        AdminRoutes(self, self.emergency, self.settings.routing_file, self.ctx.wall).register(self.http)
+        admin = AdminRoutes(self, self.emergency, self.settings.routing_file, self.ctx.wall)
+        admin.register(self.http.routes)
 
     def _apply_emergency(self) -> None:
         self.routing = self.emergency.with_override(self._file_routing)
@@ -190,7 +189,7 @@ class Engine:
         self.ctx.queues = queues
         self.federation = FederationService(queues, lambda: self.routing)
         queues.federation = self.federation
-        self.http.app.router.add_get(STATUS_PATH, self.federation.http_status)
+        self.federation.register(self.http.routes)
         saved = await self.restart_state.load()
         if saved is not None:
             # Which calls are still up decides whether an operator is restored talking on one.
@@ -202,11 +201,9 @@ class Engine:
             self._restored = queues.restore(saved, live)
         self.dispatcher.listeners.append(queues.on_ari_event)
         routes = AgentRoutes(queues, lambda: self.routing.pause_reasons)
-        routes.register(self.http.app)
-        self.http.add_paths(agent_openapi())
+        routes.register(self.http.routes)
         self.http.access.call_owner = queues.agent_on_call
-        UserRoutes(self.http.access, queues.has_agent).register(self.http.app)
-        self.http.add_paths(users_openapi())
+        UserRoutes(self.http.access, queues.has_agent).register(self.http.routes)
         self._register_admin_routes()
         await self.http.start(self.settings.http_host, self.settings.http_port)
         loop = asyncio.get_running_loop()

@@ -9,11 +9,11 @@ from typing import Protocol
 
 from aiohttp import web
 
-from ctoengine.admin.emergency import EmergencySwitch
-from ctoengine.api.http import HttpApi, json_body
-from ctoengine.api.openapi import admin_openapi
+from ctoengine.admin.emergency import EmergencyState as EmergencyView
+from ctoengine.admin.schemas import EmergencyState, EmergencySwitchBody, Reloaded
+from ctoengine.api.routes import Routes
 from ctoengine.config import RoutingConfig
-from ctoengine.errors import BadRequest, Unprocessable
+from ctoengine.errors import Unprocessable
 
 
 class AdminHost(Protocol):
@@ -25,11 +25,19 @@ class AdminHost(Protocol):
     def reload(self) -> list[str]: ...
 
 
+class Emergency(Protocol):
+    """The emergency switch (``ctoengine.admin.emergency.EmergencySwitch``) as the routes use it."""
+
+    def state(self, routing: RoutingConfig) -> EmergencyView: ...
+
+    async def switch(self, enabled: bool | None, who: dict[str, str]) -> None: ...
+
+
 class AdminRoutes:
     def __init__(
         self,
         host: AdminHost,
-        emergency: EmergencySwitch,
+        emergency: Emergency,
         routing_file: Path,
         wall: Callable[[], datetime],
     ) -> None:
@@ -38,23 +46,30 @@ class AdminRoutes:
         self._routing_file = routing_file
         self._wall = wall
 
-    def register(self, api: HttpApi) -> None:
-        app = api.app
-        app.router.add_post("/api/v1/config/reload", self._reload)
-        app.router.add_get("/api/v1/emergency", self._emergency_get)
-        app.router.add_post("/api/v1/emergency", self._emergency_set)
-        api.add_paths(admin_openapi())
+    def register(self, routes: Routes) -> None:
+        add = routes.add
+        # fmt: off
+        add("POST", "/api/v1/config/reload", self._reload, op="reloadConfig", tag="admin",
+            summary="Validate the routing file in full and switch to it", output=Reloaded, errors=(422,))
+        add("GET", "/api/v1/emergency", self._emergency_get, op="getEmergency", tag="admin",
+            summary="Emergency mode: on or off, who decides it, who switched it and when",
+            output=EmergencyState)
+        add("POST", "/api/v1/emergency", self._emergency_set, op="setEmergency", tag="admin",
+            summary="Switch emergency mode (stored: it survives a restart)",
+            input=EmergencySwitchBody, output=EmergencyState)
+        # fmt: on
 
-    async def _reload(self, _: web.Request) -> web.Response:
+    async def _reload(self, _: web.Request) -> Reloaded:
+        """Invalid: 422 with every error as FILE:LINE:COLUMN, and the running configuration stays."""
         errors = self._host.reload()
         if errors:
             raise Unprocessable("the routing file is invalid; the running configuration stays", errors=errors)
-        return web.json_response({"ok": True, "file": str(self._routing_file)})
+        return Reloaded(ok=True, file=str(self._routing_file))
 
-    async def _emergency_get(self, _: web.Request) -> web.Response:
-        return web.json_response(self._emergency.state(self._host.routing))
+    async def _emergency_get(self, _: web.Request) -> EmergencyState:
+        return EmergencyState.model_validate(self._emergency.state(self._host.routing))
 
-    async def _emergency_set(self, request: web.Request) -> web.Response:
+    async def _emergency_set(self, _: web.Request, body: EmergencySwitchBody) -> EmergencyState:
         """Switch emergency mode: stored first, applied only once stored.
 
         If the database cannot store it the answer is 503 and nothing changes.
@@ -64,12 +79,6 @@ class AdminRoutes:
         reload) still works without the database. ``enabled: null`` drops the
         override: the routing file decides again.
         """
-        body = await json_body(request)
-        enabled, by = body.get("enabled"), body.get("by")
-        if enabled is not None and not isinstance(enabled, bool):
-            raise BadRequest("'enabled' must be true or false (or null: the routing file decides)")
-        if not isinstance(by, str) or not by.strip():
-            raise BadRequest("'by' must name who switches emergency mode")
-        who = {"by": by.strip(), "at": self._wall().isoformat()}
-        await self._emergency.switch(enabled, who)
-        return web.json_response(self._emergency.state(self._host.routing))
+        who = {"by": body.by, "at": self._wall().isoformat()}
+        await self._emergency.switch(body.enabled, who)
+        return EmergencyState.model_validate(self._emergency.state(self._host.routing))

@@ -3,12 +3,16 @@
 Every error leaves as JSON ``{"error": id, "message": ..., "details": ...}``
 with a 4xx status for the caller's mistakes; no traceback reaches a client.
 
-Every request under ``/api/`` (but the OpenAPI document and the federation's
-own-token route) goes through ``Access.middleware``: the body size is checked
-(413), the bearer token names a principal (the bootstrap ``CTO_API_TOKEN`` is
-the admin ``bootstrap``; any other token is looked up, hashed, in
-``api_tokens``), the policy table of ``ctoengine.users.policy`` decides (403),
-and a state-changing call leaves one row in ``audit_log``.
+Every request under ``/api/`` (but the OpenAPI document, its page and the
+federation's own-token route) goes through ``Access.middleware``: the body size
+is checked (413), the bearer token names a principal (the bootstrap
+``CTO_API_TOKEN`` is the admin ``bootstrap``; any other token is looked up,
+hashed, in ``api_tokens``), the policy table of ``ctoengine.users.policy``
+decides (403), and a state-changing call leaves one row in ``audit_log``.
+
+Routes are added through ``HttpApi.routes`` (``ctoengine.api.routes``): each with
+its pydantic models, from which ``/api/v1/openapi.json`` and ``/api/v1/docs`` are
+generated.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,11 +27,15 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ctoengine.api.openapi import base_spec
+from ctoengine.api.body import BODY, json_body
+from ctoengine.api.docs import render_docs
+from ctoengine.api.openapi import Access as RouteAccess
+from ctoengine.api.openapi import build_spec
+from ctoengine.api.routes import Route, Routes
+from ctoengine.api.schemas import Liveness, Readiness
 from ctoengine.db.pool import DB_ERRORS
 from ctoengine.errors import (
     ApiError,
-    BadRequest,
     DatabaseError,
     Forbidden,
     NotFound,
@@ -40,24 +47,24 @@ from ctoengine.logs import get_logger
 from ctoengine.metrics.registry import Metrics
 from ctoengine.users.policy import BOOTSTRAP, Principal, Rule, decide, rule_for
 from ctoengine.users.secrets import TOKEN_PREFIX
-from ctoengine.users.store import AuditEntry, principal_for, write_audit
+from ctoengine.users.store import AuditEntry, PgUserStore, UserStore
 
 log = get_logger("ctoengine.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PoolGetter = Callable[[], Awaitable[asyncpg.Pool]]
-PUBLIC = frozenset({"/metrics", "/livez", "/readyz", "/healthz", "/api/v1/openapi.json"})
+PUBLIC = frozenset({"/metrics", "/livez", "/readyz", "/healthz", "/api/v1/openapi.json", "/api/v1/docs"})
 # Between centres: the peers' own token, checked by ctoengine.federation.
 OWN_AUTH = ("/api/v1/federation/",)
 MAX_BODY = 64 * 1024  # bytes of a request body; more is 413
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DB_TIMEOUT_S = 2.0
 STORE_ERRORS: tuple[type[BaseException], ...] = (DatabaseError, TimeoutError, *DB_ERRORS)
-# Of the request being handled (one task per request): who it acts for, and its JSON body as
-# parsed by json_body (what the audit shows of it). Context variables rather than request
-# storage: aiohttp wants typed RequestKeys, which the oldest aiohttp we support lacks.
+# Of the request being handled (one task per request): who it acts for (the body is
+# ctoengine.api.body's BODY). A context variable rather than request storage: aiohttp wants
+# typed RequestKeys, which the oldest aiohttp we support lacks.
 PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
-BODY: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("body", default=None)
+__all__ = ["BODY", "MAX_BODY", "Access", "HttpApi", "json_body"]
 
 
 def error_response(e: ApiError) -> web.Response:
@@ -117,10 +124,10 @@ def _details(body: Any) -> dict[str, Any]:
 class Access:
     """Authentication, the policy check and the audit of the HTTP API (one place)."""
 
-    def __init__(self, bootstrap_token: str, metrics: Metrics, pool: PoolGetter | None = None) -> None:
+    def __init__(self, bootstrap_token: str, metrics: Metrics, store: UserStore | None = None) -> None:
         self._bootstrap = bootstrap_token.encode()
         self.metrics = metrics
-        self.pool = pool
+        self.store = store  # None: no database; only the bootstrap token is known
         # The agent connected to a call (set once the queues run): operators act on their own calls.
         self.call_owner: Callable[[str], str | None] = lambda _: None
 
@@ -131,11 +138,11 @@ class Access:
             raise Unauthorized("send Authorization: Bearer <token> (from POST /api/v1/tokens)")
         if hmac.compare_digest(token.encode(), self._bootstrap):
             return BOOTSTRAP
-        if self.pool is None or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        if self.store is None or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
             raise Unauthorized("the token is not valid")
         try:
             async with asyncio.timeout(DB_TIMEOUT_S):
-                who = await principal_for(await self.pool(), token)
+                who = await self.store.principal_for(token)
         except STORE_ERRORS as e:
             log.error("api_token_unchecked", error=str(e) or type(e).__name__)
             raise Unavailable(
@@ -148,10 +155,10 @@ class Access:
     async def audit(self, entry: AuditEntry) -> None:
         """Write one audit row; a database that is down costs a log line and a count, never the call."""
         try:
-            if self.pool is None:
+            if self.store is None:
                 raise DatabaseError("no database")
             async with asyncio.timeout(DB_TIMEOUT_S):
-                await write_audit(await self.pool(), entry)
+                await self.store.write_audit(entry)
         except Exception as e:
             self.metrics.audit_write_failures.inc()
             log.error(
@@ -221,22 +228,6 @@ class Access:
         return response
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object; an empty body is ``{}``."""
-    raw = await request.read()
-    if not raw.strip():
-        BODY.set({})
-        return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(f"the body is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    BODY.set(data)  # what the audit shows of it (_details)
-    return data
-
-
 class HttpApi:
     def __init__(
         self,
@@ -244,40 +235,118 @@ class HttpApi:
         metrics: Metrics,
         health: Callable[[], Awaitable[dict[str, Any]]],
         pool: PoolGetter | None = None,
+        *,
+        store: UserStore | None = None,
     ) -> None:
+        """``store`` defaults to PostgreSQL through ``pool``; in-process tests give a fake."""
         self.metrics = metrics
         self._health = health
-        self.spec = base_spec()
-        self.access = Access(token, metrics, pool)
+        if store is None and pool is not None:
+            store = PgUserStore(pool)
+        self.access = Access(token, metrics, store)
         self.app = web.Application(
             middlewares=[errors_middleware, self.access.middleware], client_max_size=MAX_BODY
         )
-        self.app.router.add_get("/metrics", self._metrics)
-        self.app.router.add_get("/livez", self._livez)
-        self.app.router.add_get("/readyz", self._readyz)
-        self.app.router.add_get("/healthz", self._readyz)  # the older name of readiness
-        self.app.router.add_get("/api/v1/openapi.json", self._openapi)
+        self.routes = Routes(self.app)
+        self._spec: tuple[int, dict[str, Any]] | None = None  # (routes described, the document)
+        add = self.routes.add
+        add("GET", "/livez", self._livez, op="livez", tag="service", summary="Liveness", output=Liveness)
+        add(
+            "GET",
+            "/readyz",
+            self._readyz,
+            op="readyz",
+            tag="service",
+            summary="Readiness",
+            output=Readiness,
+            also=(503,),
+        )
+        add(
+            "GET",
+            "/healthz",
+            self._healthz,
+            op="healthz",
+            tag="service",
+            summary="Readiness (the older name, kept for existing probes)",
+            output=Readiness,
+            also=(503,),
+        )
+        add(
+            "GET",
+            "/metrics",
+            self._metrics,
+            op="metrics",
+            tag="service",
+            summary="Prometheus metrics (text exposition format)",
+            output=None,
+            media="text/plain",
+        )
+        add(
+            "GET",
+            "/api/v1/openapi.json",
+            self._openapi,
+            op="openapi",
+            tag="service",
+            summary="This OpenAPI 3.1 document",
+            output=None,
+            media="application/json",
+        )
+        add(
+            "GET",
+            "/api/v1/docs",
+            self._docs,
+            op="docs",
+            tag="service",
+            summary="The browsable API page (HTML, generated from the OpenAPI document)",
+            output=None,
+            media="text/html",
+        )
         self._runner: web.AppRunner | None = None
 
-    def add_paths(self, paths: dict[str, Any]) -> None:
-        self.spec["paths"].update(paths)
+    @staticmethod
+    def access_of(route: Route) -> RouteAccess:
+        """What a caller of ``route`` must show, as ``Access.middleware`` decides it."""
+        if not route.path.startswith("/api/") or route.path in PUBLIC:
+            return "none"
+        if route.path.startswith(OWN_AUTH):
+            return "peer"
+        return "none" if rule_for(route.method, route.path).public else "bearer"
+
+    def spec(self) -> dict[str, Any]:
+        """The OpenAPI document of the routes added so far (made again when routes were added)."""
+        if self._spec is None or self._spec[0] != len(self.routes.all):
+            self._spec = (len(self.routes.all), build_spec(self.routes.all, self.access_of))
+        return self._spec[1]
 
     async def _metrics(self, _: web.Request) -> web.Response:
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def _livez(self, _: web.Request) -> web.Response:
+    async def _livez(self, _: web.Request) -> Liveness:
         """Alive: the process and its event loop run (this answer proves it). No dependency is asked."""
-        return web.json_response({"ok": True})
+        return Liveness(ok=True)
 
-    async def _readyz(self, _: web.Request) -> web.Response:
-        """Ready: 200 when ARI is connected and the database answers; else 503 and which is false."""
+    async def _readyz(self, _: web.Request) -> Readiness | web.Response:
+        """Ready: 200 when ARI is connected and the database answers within a second; else 503
+        and which of them is false."""
         state = await self._health()
         ok = all(bool(v) for v in state.values())
-        return web.json_response({"ok": ok, **state}, status=200 if ok else 503)
+        answer = Readiness.model_validate({"ok": ok, **state})
+        if ok:
+            return answer
+        return web.json_response(answer.model_dump(mode="json"), status=503)
+
+    async def _healthz(self, request: web.Request) -> Readiness | web.Response:
+        """The same answer as /readyz."""
+        return await self._readyz(request)
 
     async def _openapi(self, _: web.Request) -> web.Response:
-        return web.json_response(self.spec)
+        """Generated from the routes' pydantic models; validates with openapi-spec-validator."""
+        return web.json_response(self.spec())
+
+    async def _docs(self, _: web.Request) -> web.Response:
+        """Every operation by tag with its parameters, body and answers; no script, no CDN."""
+        return web.Response(text=render_docs(self.spec()), content_type="text/html", charset="utf-8")
 
     async def start(self, host: str, port: int) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
+from ctoengine.api.routes import Routes
 from ctoengine.calls import wire
 from ctoengine.config import RoutingConfig, is_open
 from ctoengine.config.routing import Federation
 from ctoengine.errors import Unauthorized, Unavailable
 from ctoengine.federation.decision import Local, PeerSpec, PeerStatus, Policy, Usage, choose_peer
+from ctoengine.federation.schemas import FederationStatus
 from ctoengine.logs import get_logger
 
 if TYPE_CHECKING:
@@ -88,7 +90,14 @@ class FederationService:
             "topics": topics,
         }
 
-    async def http_status(self, request: web.Request) -> web.Response:
+    def register(self, routes: Routes) -> None:
+        routes.add("GET", STATUS_PATH, self.http_status, op="federationStatus", tag="federation",
+                   summary="This centre's queues and spare operators, for its peer centres",
+                   output=FederationStatus)  # fmt: skip
+
+    async def http_status(self, request: web.Request) -> FederationStatus:
+        """Polled by the peer centres to decide where a waiting caller goes. Needs the token this
+        centre gives its peers (not a user's token); 503 when none is configured."""
         cfg = self.cfg
         token = os.environ.get(cfg.token_env, "") if cfg else ""
         if not token:
@@ -96,7 +105,7 @@ class FederationService:
         given = request.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(given, f"Bearer {token}".encode()):
             raise Unauthorized("send Authorization: Bearer <the federation token of this centre>")
-        return web.json_response(self.status_doc())
+        return FederationStatus.model_validate(self.status_doc())
 
     # --- what we read from peers ------------------------------------------------
     async def run(self) -> None:

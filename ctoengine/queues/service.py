@@ -205,6 +205,9 @@ class QueueService:
     def has_agent(self, agent_id: str) -> bool:
         return agent_id in self.dist.agents
 
+    def has_queue(self, name: str) -> bool:
+        return name in self.dist.queues
+
     def agent_on_call(self, call_id: str) -> str | None:
         """The operator connected to (or being rung for) ``call_id``; None if none."""
         return next((a.id for a in self.dist.agents.values() if a.call_id == call_id), None)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -180,3 +181,50 @@ async def read_audit(db: Db, limit: int) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+class UserStore(Protocol):
+    """What the HTTP API keeps of users, tokens and the audit (``PgUserStore``; tests fake it)."""
+
+    async def principal_for(self, token: str) -> Principal | None: ...
+
+    async def write_audit(self, entry: AuditEntry) -> None: ...
+
+    async def find_user(self, name: str) -> UserRow | None: ...
+
+    async def issue_token(self, user: str) -> tuple[str, datetime]: ...
+
+    async def add_user(self, name: str, role: Role, agent: str | None, password_hash: str) -> None: ...
+
+    async def list_users(self) -> list[dict[str, Any]]: ...
+
+    async def read_audit(self, limit: int) -> list[dict[str, Any]]: ...
+
+
+class PgUserStore:
+    """``UserStore`` in PostgreSQL, through the engine's shared pool (asked for at each use:
+    it is made again after the database comes back)."""
+
+    def __init__(self, pool: Callable[[], Awaitable[asyncpg.Pool]]) -> None:
+        self._pool = pool
+
+    async def principal_for(self, token: str) -> Principal | None:
+        return await principal_for(await self._pool(), token)
+
+    async def write_audit(self, entry: AuditEntry) -> None:
+        await write_audit(await self._pool(), entry)
+
+    async def find_user(self, name: str) -> UserRow | None:
+        return await find_user(await self._pool(), name)
+
+    async def issue_token(self, user: str) -> tuple[str, datetime]:
+        return await issue_token(await self._pool(), user)
+
+    async def add_user(self, name: str, role: Role, agent: str | None, password_hash: str) -> None:
+        await add_user(await self._pool(), name, role, agent, password_hash)
+
+    async def list_users(self) -> list[dict[str, Any]]:
+        return await list_users(await self._pool())
+
+    async def read_audit(self, limit: int) -> list[dict[str, Any]]:
+        return await read_audit(await self._pool(), limit)

@@ -205,7 +205,7 @@ async def test_the_login_is_rate_limited_per_address() -> None:
     a = Api(pool=_db_down)
     a.fake_users()
     routes = UserRoutes(a.http.access, lambda _: True, clock=lambda: 0.0)
-    routes.register(a.http.app)
+    routes.register(a.http.routes)
     for _ in range(10):
         routes.limiter.failed("127.0.0.1", 0.0)
     client = TestClient(TestServer(a.http.app))
@@ -232,14 +232,14 @@ async def test_every_route_of_the_engine_has_a_rule(demo: RoutingConfig, tmp_pat
     engine = Engine(settings, demo)
     app = engine.http.app
     engine._register_admin_routes()
-    AgentRoutes(object(), lambda: []).register(app)
-    UserRoutes(engine.http.access, lambda _: True).register(app)
+    AgentRoutes(object(), lambda: []).register(engine.http.routes)  # type: ignore[arg-type]
+    UserRoutes(engine.http.access, lambda _: True).register(engine.http.routes)
 
     async def status(_: web.Request) -> web.Response:
         raise Unauthorized("x")
 
     app.router.add_get(STATUS_PATH, status)
-    own_or_public = {STATUS_PATH, "/api/v1/openapi.json"}
+    own_or_public = {STATUS_PATH, "/api/v1/openapi.json", "/api/v1/docs"}
     routes = {
         (r.method, r.resource.canonical)
         for r in app.router.routes()

@@ -1,0 +1,152 @@
+"""One happy path per route, with the answer's exact shape (what the e2e tests and the
+clients read). ``test_every_route_has_a_happy_path`` keeps this list complete."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ctoengine.users.policy import Role
+from tests.api.conftest import PEER_TOKEN, ROUTING_FILE, Api, bearer
+from tests.api.fakes import PASSWORD, T0
+
+ADMIN = bearer("cto_admin")
+OP1_VIEW = {
+    "id": "op1",
+    "state": "logged_out",
+    "reason": None,
+    "state_for_s": 1.5,
+    "pending": None,
+    "skills": {"social": 5},
+    "line": "first",
+    "call_id": "c-op1",
+    "missed_rings": 0,
+}
+SOURCE = Path(__file__).read_text(encoding="utf-8")  # which operations it calls: the last test
+
+
+async def call(api: Api, op: str, method: str, path: str, status: int = 200, **kw: Any) -> Any:
+    """``op`` names the operation this call is the happy path of (read by the last test)."""
+    assert api.http.routes.all and any(r.op == op for r in api.http.routes.all), op
+    r = await api.client.request(method, path, **{"headers": ADMIN, **kw})
+    assert r.status == status, await r.text()
+    return await r.json() if r.content_type == "application/json" else await r.text()
+
+
+async def test_service_routes(api: Api) -> None:
+    assert await call(api, "livez", "GET", "/livez") == {"ok": True}
+    assert await call(api, "readyz", "GET", "/readyz") == {"ok": True, "ari": True, "database": True}
+    assert await call(api, "healthz", "GET", "/healthz") == {"ok": True, "ari": True, "database": True}
+    assert "ctoengine_" in await call(api, "metrics", "GET", "/metrics")
+    assert (await call(api, "openapi", "GET", "/api/v1/openapi.json"))["openapi"] == "3.1.0"
+    assert "<h1>" in await call(api, "docs", "GET", "/api/v1/docs")
+
+
+async def test_readiness_is_503_with_the_same_shape_when_a_dependency_is_down(api: Api) -> None:
+    async def down() -> dict[str, Any]:
+        return {"ari": True, "database": False}
+
+    api.http._health = down
+    r = await api.client.get("/readyz")
+    assert (r.status, await r.json()) == (503, {"ok": False, "ari": True, "database": False})
+
+
+async def test_agent_routes(api: Api) -> None:
+    agents = await call(api, "listAgents", "GET", "/api/v1/agents")
+    assert [a["id"] for a in agents] == ["op1", "op2"]
+    assert agents[0] == OP1_VIEW
+    assert await call(api, "getAgent", "GET", "/api/v1/agents/op1") == OP1_VIEW
+    assert (await call(api, "loginAgent", "POST", "/api/v1/agents/op1/login"))["state"] == "available"
+    body = await call(api, "pauseAgent", "POST", "/api/v1/agents/op1/pause", json={"reason": "lunch"})
+    assert (body["state"], body["reason"]) == ("paused", "lunch")
+    body = await call(api, "unpauseAgent", "POST", "/api/v1/agents/op1/unpause", json={})
+    assert (body["state"], body["reason"]) == ("available", None)
+    assert (await call(api, "logoutAgent", "POST", "/api/v1/agents/op1/logout"))["state"] == "logged_out"
+
+
+async def test_queues(api: Api) -> None:
+    queues = await call(api, "listQueues", "GET", "/api/v1/queues")
+    assert queues[0] == {
+        "name": "social",
+        "topic": "social",
+        "waiting": 0,
+        "longest_wait_s": 0.0,
+        "expected_wait_s": None,
+        "agents": {"available": 1, "logged_out": 1},
+        "handle_time_s": 120.0,
+    }
+
+
+async def test_transfer(api: Api) -> None:
+    body = await call(api, "transferCall", "POST", "/api/v1/calls/c-op1/transfer", json={"agent": "op2"})
+    assert body == {"ok": True, "call_id": "c-op1", "queue": None, "agent": "op2"}
+    assert api.queues.transfers == [("c-op1", None, "op2")]
+
+
+async def test_admin_routes(api: Api) -> None:
+    body = await call(api, "reloadConfig", "POST", "/api/v1/config/reload")
+    assert body == {"ok": True, "file": str(ROUTING_FILE)}
+    state = await call(api, "getEmergency", "GET", "/api/v1/emergency")
+    assert state == {
+        "enabled": False,
+        "prompt": "emergency",
+        "flow": None,
+        "source": "file",
+        "by": None,
+        "at": None,
+    }
+    sent = {"enabled": True, "by": "  duty officer "}
+    state = await call(api, "setEmergency", "POST", "/api/v1/emergency", json=sent)
+    assert state == {
+        "enabled": True,
+        "prompt": "emergency",
+        "flow": None,
+        "source": "api",
+        "by": "duty officer",
+        "at": T0.isoformat(),
+    }
+    state = await call(api, "setEmergency", "POST", "/api/v1/emergency", json={"enabled": None, "by": "duty"})
+    assert (state["source"], state["enabled"]) == ("file", False)
+
+
+async def test_user_routes(api: Api) -> None:
+    token = await call(
+        api, "login", "POST", "/api/v1/tokens", json={"name": "op1", "password": PASSWORD}, headers={}
+    )
+    assert token == {
+        "token": "cto_issued_for_op1",
+        "expires_at": "2026-11-22T21:00:00+00:00",
+        "role": "operator",
+        "agent": "op1",
+    }
+    sent = {"name": "ann", "role": "supervisor", "password": "long-enough-1"}
+    created = await call(api, "addUser", "POST", "/api/v1/users", status=201, json=sent)
+    assert created == {"name": "ann", "role": "supervisor", "agent": None}
+    assert api.store.users["ann"].role is Role.SUPERVISOR
+    assert api.store.users["ann"].password_hash.startswith("$argon2")
+    users = await call(api, "listUsers", "GET", "/api/v1/users")
+    assert [u["name"] for u in users] == ["op1", "ann"]
+    assert all("password" not in str(u) for u in users)
+    rows = await call(api, "readAudit", "GET", "/api/v1/audit?limit=1")
+    assert len(rows) == 1
+    assert {k: rows[0][k] for k in ("user", "role", "action", "target", "status", "result")} == {
+        "user": "admin",
+        "role": "admin",
+        "action": "users.add",
+        "target": "ann",
+        "status": 201,
+        "result": "ok",
+    }
+    assert "password" not in str(rows[0]["details"])
+
+
+async def test_federation_status(api: Api) -> None:
+    doc = await call(api, "federationStatus", "GET", "/api/v1/federation/status", headers=bearer(PEER_TOKEN))
+    assert doc["centre"] == "A"
+    assert doc["topics"]["social"]["agents_staffed"] == 2
+
+
+async def test_every_route_has_a_happy_path(api: Api) -> None:
+    covered = set(re.findall(r'call\(\s*api,\s*"(\w+)"', SOURCE))
+    assert {r.op for r in api.http.routes.all} - covered == set()
