@@ -113,8 +113,9 @@ class AriClient:
                 await session.close()
         self._http = self._ws_http = None
 
-    async def run_events(self, sink: EventSink) -> None:
-        """Read the websocket until it closes, handing each parsed event to ``sink``.
+    async def run_events(self, sink: EventSink, on_open: Callable[[], None] = lambda: None) -> None:
+        """Read the websocket until it closes, handing each parsed event to ``sink``;
+        ``on_open`` is called once the websocket is open (the application exists from then).
 
         The sink must not block: the reader parses and hands over, nothing more
         (Asterisk drops a websocket it cannot write to quickly). A websocket that
@@ -143,6 +144,7 @@ class AriClient:
         except (aiohttp.ClientError, OSError, TimeoutError) as e:
             raise AriUnavailable(f"events websocket: unreachable ({e.__class__.__name__})") from None
         self._ws = ws
+        on_open()
         try:
             async for msg in ws:
                 if msg.type is not aiohttp.WSMsgType.TEXT:

@@ -14,16 +14,19 @@ not take the application from each other in a tight loop.
 from __future__ import annotations
 
 import asyncio
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable
 
 from ctoengine.ari.client import AriClient, EventSink
 from ctoengine.ari.events import USED_TYPES, ApplicationReplaced, AriEvent
-from ctoengine.errors import AriAuthError, AriError
+from ctoengine.errors import AriAuthError, AriError, AriNotFound, AriUnavailable
 from ctoengine.logs import get_logger
 
 log = get_logger("ctoengine.ari")
 
 REPLACED_RETRY_S = 30.0
+OPEN_TIMEOUT_S = 15.0  # the websocket's own connect times out in 10 s
+REGISTER_TRIES, REGISTER_RETRY_S = 20, 0.1
 
 
 class AriConnection:
@@ -79,6 +82,38 @@ class AriConnection:
             return
         self._sink(event)
 
+    @staticmethod
+    async def _until_open(reader: asyncio.Task[None], opened: asyncio.Event) -> None:
+        """Until the websocket is open. A fixed pause here once let the event filter and the
+        device-state subscriptions go out before Asterisk knew the application (on a loaded
+        box): every event then arrived unfiltered and operators' phones went unwatched."""
+        waiter = asyncio.ensure_future(opened.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {reader, waiter}, timeout=OPEN_TIMEOUT_S, return_when=FIRST_COMPLETED
+            )
+        finally:
+            waiter.cancel()
+        if reader in done:
+            await reader  # raises why it could not open
+            raise AriUnavailable("events websocket: closed as soon as it opened")
+        if not done:
+            reader.cancel()
+            raise AriUnavailable(f"events websocket: not open after {OPEN_TIMEOUT_S:g} s")
+
+    @staticmethod
+    async def _registered(step: Callable[[], Awaitable[None]]) -> None:
+        """``step``, retried briefly while Asterisk answers "Application not found": the
+        websocket's upgrade and the application's registration are not one instant."""
+        for attempt in range(REGISTER_TRIES):
+            try:
+                await step()
+                return
+            except AriNotFound as e:
+                if "application" not in str(e).lower() or attempt == REGISTER_TRIES - 1:
+                    raise
+            await asyncio.sleep(REGISTER_RETRY_S)
+
     async def run(self) -> None:
         """Run until cancelled; a wrong password stops it (nothing to retry)."""
         delay = self._backoff[0]
@@ -92,19 +127,18 @@ class AriConnection:
                 first = False
                 # The websocket must be open before we list channels, or a
                 # StasisStart between the two would be missed.
-                reader = asyncio.create_task(self.client.run_events(self._on_event))
-                await asyncio.sleep(0.05)
-                if reader.done():
-                    await reader
+                opened = asyncio.Event()
+                reader = asyncio.create_task(self.client.run_events(self._on_event, opened.set))
+                await self._until_open(reader, opened)
                 self._set(True)
                 log.info("ari_connected", url=self.client.base_url)
                 try:
-                    await self.client.filter_events(sorted(USED_TYPES))
+                    await self._registered(lambda: self.client.filter_events(sorted(USED_TYPES)))
                 except AriError as e:  # every event still arrives: slower, not wrong
                     log.warning("ari_event_filter_failed", error=str(e))
                 delay = self._backoff[0]
                 try:
-                    await self._on_connected()
+                    await self._on_connected()  # the application is known by now (the filter)
                 except AriError as e:
                     log.warning("ari_resume_failed", error=str(e))
                 except Exception as e:  # a bug in reconciliation must not stop the engine in a loop

@@ -16,7 +16,7 @@ from ctoengine.calls.context import CallContext
 from ctoengine.calls.dispatch import Dispatcher
 from ctoengine.calls.task import QUEUE_SIZE, CallTask, must_deliver
 from ctoengine.config import RoutingConfig
-from ctoengine.errors import AriUnavailable
+from ctoengine.errors import AriNotFound, AriUnavailable
 from ctoengine.metrics.registry import Metrics
 
 
@@ -195,8 +195,9 @@ class FakeClient:
     async def filter_events(self, types: list[str]) -> None:
         pass
 
-    async def run_events(self, sink: Any) -> None:
+    async def run_events(self, sink: Any, on_open: Any = lambda: None) -> None:
         self.runs += 1
+        on_open()
         if self.runs == 1:
             sink(ari.ApplicationReplaced(type="ApplicationReplaced"))
             await self.closed.wait()
@@ -230,6 +231,58 @@ async def test_application_replaced_backs_off_slowly() -> None:
         assert client.connects == 0  # still backing off (0.3 s, not 0.2 s)
         await eventually(lambda: flags == [True, False], timeout=3)
         assert client.connects == 1 and not conn.replaced
+    finally:
+        runner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await runner
+
+
+class SlowOpeningClient:
+    """A websocket that opens late, and an application Asterisk knows a moment later still."""
+
+    app = "cto"
+    base_url = "http://ari"
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.opened = False
+        self.not_found_left = 2
+        self.filtered_when_open: list[bool] = []
+
+    async def connect(self) -> None:
+        pass
+
+    async def close_events(self) -> None:
+        pass
+
+    async def filter_events(self, types: list[str]) -> None:
+        if self.not_found_left:
+            self.not_found_left -= 1
+            raise AriNotFound("applications.filter: not found (Application not found)", 404)
+        self.filtered_when_open.append(self.opened)
+
+    async def run_events(self, sink: Any, on_open: Any = lambda: None) -> None:
+        await self.release.wait()  # the handshake takes as long as the test says
+        self.opened = True
+        on_open()
+        await asyncio.Event().wait()
+
+
+async def test_filter_and_resume_wait_for_the_websocket_and_the_application() -> None:
+    client = SlowOpeningClient()
+    resumed: list[bool] = []
+
+    async def connected() -> None:
+        resumed.append(client.opened)
+
+    conn = AriConnection(client, lambda e: None, connected, lambda up: None)  # type: ignore[arg-type]
+    runner = asyncio.create_task(conn.run())
+    try:
+        await asyncio.sleep(0.2)  # longer than the fixed pause that used to stand here
+        assert resumed == [] and client.filtered_when_open == []
+        client.release.set()
+        await eventually(lambda: resumed == [True])
+        assert client.filtered_when_open == [True] and client.not_found_left == 0
     finally:
         runner.cancel()
         with pytest.raises(asyncio.CancelledError):
