@@ -38,18 +38,18 @@ HOTLINE = "88003336060"
 PASSPORT = "1"  # the main menu's key of the passport queue (op1..op4)
 
 
+OPEN = "UPDATE callbacks SET status = 'expired' WHERE status IN ('pending', 'dialing')"
+
+
 @pytest.fixture(autouse=True)
 async def clean_floor(stack: Stack) -> AsyncIterator[None]:
-    await stack.reset_agents()
-    started = datetime.now(UTC)
-    yield
-    # A request this test left open must not take the operator of a later test.
+    # No request of an earlier run or test is open: the scheduler would dial it first.
     pool = await stack.db()
-    await pool.execute(
-        "UPDATE callbacks SET status = 'expired'"
-        " WHERE status IN ('pending', 'dialing') AND requested_at >= $1",
-        started,
-    )
+    await pool.execute(OPEN)
+    await stack.reset_agents()
+    yield
+    # Nor is one of this test's: it must not take the operator of a later test.
+    await pool.execute(OPEN)
 
 
 # --- the citizen's phone --------------------------------------------------------------
@@ -164,11 +164,12 @@ async def test_accepted_offer_is_called_back_and_bridged_to_the_operator(
     stack: Stack, caller_number: str
 ) -> None:
     inbound, cb = await requested(stack, caller_number)
-    async with citizen(answer=True, hold_ms=8000) as phone, phones(op1="longer"):
+    # The citizen talks 16 s from his answer: the introduction (about 7 s), then the operator.
+    async with citizen(answer=True, hold_ms=16000) as phone, phones(op1="longer"):
         await log_in(stack, "op1")
         done = await wait_request(stack, cb["id"], "done", timeout=60)
         rows = await stack.wait_cdr(caller_number, count=2, timeout=30)
-        lines = invites(phone)
+    lines = invites(phone)  # read after the phone stopped (sipp writes each line at once anyway)
     assert done["attempts"] == 1 and done["last_result"] == "answered"
     assert done["done_at"] <= done["due_by"]
     back = next(r for r in rows if r["direction"] == "callback")
@@ -209,7 +210,7 @@ async def test_no_answer_is_retried_then_failed(stack: Stack, caller_number: str
         await log_in(stack, "op2")
         failed = await wait_request(stack, cb["id"], "failed", timeout=90)
         rows = await stack.wait_cdr(caller_number, count=3, timeout=30)
-        lines = invites(phone)
+    lines = invites(phone)
     assert failed["attempts"] == 2  # callback.attempts in the e2e routing
     assert failed["last_result"] in ("no_answer", "failed")
     assert len(failed["call_ids"]) == 2
@@ -229,7 +230,7 @@ async def test_a_pending_request_survives_an_engine_restart(stack: Stack, caller
     up = await asyncio.to_thread(run_stack, stack.env, "up", check=False)
     assert up.returncode == 0, up.stderr
     assert (await request_of(stack, cb["origin_call_id"]))["status"] == "pending"
-    async with citizen(answer=True, hold_ms=5000), phones(op3="longer"):
+    async with citizen(answer=True, hold_ms=12000), phones(op3="longer"):
         await log_in(stack, "op3")
         done = await wait_request(stack, cb["id"], "done", timeout=60)
     assert done["attempts"] == 1
@@ -283,7 +284,7 @@ async def test_a_request_at_night_is_dialled_in_the_morning(stack: Stack, caller
         status, body = await stack.post("/api/v1/config/reload")
         assert status == 200, body
         _, cb = await requested(stack, caller_number)
-        async with citizen(answer=True, hold_ms=5000) as phone, phones(op4="longer"):
+        async with citizen(answer=True, hold_ms=12000) as phone, phones(op4="longer"):
             await log_in(stack, "op4")
             await asyncio.sleep(5)  # several ticks of the scheduler: nothing is dialled
             assert (await request_of(stack, cb["origin_call_id"]))["status"] == "pending"
