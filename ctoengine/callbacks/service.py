@@ -135,7 +135,11 @@ class CallbackService:
         queue = r.queue if r.queue in self.queues.dist.queues else self.queues.queue_for(r.topic)
         if not self.queues.reserve(call_id, agent_id, queue):
             return
-        number = await self.store.claim(r.id, self.ctx.instance, call_id)
+        try:
+            number = await self.store.claim(r.id, self.ctx.instance, call_id)
+        except DatabaseError:
+            self.queues.feed(Unreserve(call_id, agent_id))  # never left reserved for nothing
+            raise
         if number is None:  # another engine took it, or it is gone
             self.queues.feed(Unreserve(call_id, agent_id))
             return
