@@ -23,6 +23,9 @@ from ctoengine.agents.http import AgentRoutes
 from ctoengine.api.http import HttpApi
 from ctoengine.ari.client import AriClient
 from ctoengine.ari.connection import AriConnection
+from ctoengine.callbacks.http import CallbackRoutes
+from ctoengine.callbacks.service import CallbackService
+from ctoengine.callbacks.store import CallbackStore
 from ctoengine.calls.context import CallContext
 from ctoengine.calls.dispatch import Dispatcher
 from ctoengine.config import ConfigError, RoutingConfig, is_open, load_routing
@@ -114,6 +117,7 @@ class Engine:
         self._ari_task: asyncio.Task[None] | None = None
         self._ari_runs = 0
         self._ari_running = False
+        self.callbacks: CallbackService | None = None
 
     def _status_provider(self) -> StatusProvider:
         cfg = getattr(getattr(self.routing, "self_service", None), "application_status", None)
@@ -190,6 +194,11 @@ class Engine:
         self.federation = FederationService(queues, lambda: self.routing)
         queues.federation = self.federation
         self.federation.register(self.http.routes)
+        # Always there: a reload may add the routing file's callback section later.
+        callback_store = CallbackStore(self.pool)
+        self.callbacks = CallbackService(self.ctx, queues, callback_store)
+        queues.callbacks = self.callbacks
+        CallbackRoutes(callback_store).register(self.http.routes)
         saved = await self.restart_state.load()
         if saved is not None:
             # Which calls are still up decides whether an operator is restored talking on one.
@@ -224,6 +233,7 @@ class Engine:
             "gauges": self._gauges,
             "snapshots": self.restart_state.save,
             "federation": federation.run,
+            "callbacks": self._run_callbacks,
             "retention": lambda: keep_erasing(
                 self.pool,
                 lambda: self.routing.records.caller_number_retention_days,
@@ -272,6 +282,10 @@ class Engine:
             self._ari_running = False
             self.connection.mark_down()  # a crash skipped the connection's own "down"
 
+    async def _run_callbacks(self) -> None:
+        assert self.callbacks is not None, "start() first"
+        await self.callbacks.run()
+
     async def _flush_writer(self) -> None:
         """The engine stops while the writer waits to be restarted after a crash.
 
@@ -319,6 +333,8 @@ class Engine:
         log.info("engine_stopping")
         self.stalls.stop()
         await self.dispatcher.shutdown()
+        if self.callbacks is not None:  # attempts in progress end; their requests stay "dialing"
+            await self.callbacks.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -62,6 +62,7 @@ class Dispatcher:
             wire.OPERATOR: self._operator_leg,
             wire.FEATURE: self._feature,
             wire.FEDERATION: self._federation,
+            wire.CALLBACK: self._operator_leg,  # a callback's legs go to the attempt that made them
         }
 
     # --- the reader's entry point ----------------------------------------
@@ -154,7 +155,7 @@ class Dispatcher:
         self.spawn(self._run_call(task))
 
     def _operator_leg(self, event: ari.StasisStart) -> None:
-        call_id = wire.operator_call_id(event.args)
+        call_id = wire.leg_call_id(event.args)
         owner = self.owners.get(call_id)
         if owner is None:
             log.info("orphan_operator_leg", call_id=call_id)

@@ -133,9 +133,9 @@ def reconcile(
                 taken.add(ch.id)
                 out.append(TakeBack(ch.id, ch.args))
     for ch in live:
-        if ch.args is None or ch.id in owned_legs or wire.verb(ch.args) != wire.OPERATOR:
+        if ch.args is None or ch.id in owned_legs or wire.verb(ch.args) not in (wire.OPERATOR, wire.CALLBACK):
             continue
-        call_id = wire.operator_call_id(ch.args)
+        call_id = wire.leg_call_id(ch.args)
         if call_id not in owned_ids and call_id not in taken:
             out.append(Hangup(ch.id, "orphan leg"))
     for agent, call_id in sorted(agents_on_call.items()):

@@ -2,7 +2,8 @@
 
 - Stasis arguments (``dialplan/extensions.conf`` writes the same verbs):
   ``inbound,<dialed>``, ``operator,<call id>``, ``feature,<code>,<endpoint>``,
-  ``federation,<federation id>,<origin>,<topic>,<waited ms>,<hops>,<caller>``.
+  ``federation,<federation id>,<origin>,<topic>,<waited ms>,<hops>,<caller>``,
+  ``callback,<callback call id>`` (both legs of a callback: operator and citizen).
 - The ids of the bridges and legs a call creates: ``<call id>-br`` (queue),
   ``<call id>-x`` / ``<call id>-xbr`` (external transfer).
 - The ``X-CTO-*`` SIP headers a call overflowed to a peer centre carries; the
@@ -37,12 +38,23 @@ INBOUND = "inbound"
 OPERATOR = "operator"
 FEATURE = "feature"
 FEDERATION = "federation"
-VERBS = frozenset({INBOUND, OPERATOR, FEATURE, FEDERATION})
+CALLBACK = "callback"
+VERBS = frozenset({INBOUND, OPERATOR, FEATURE, FEDERATION, CALLBACK})
 
 
 def operator_args(call_id: str) -> str:
     """The Stasis arguments of a leg the engine originates for ``call_id`` (operator, peer, transfer)."""
     return f"{OPERATOR},{call_id}"
+
+
+def callback_args(call_id: str) -> str:
+    """The Stasis arguments of the legs a callback originates (the operator's, the citizen's)."""
+    return f"{CALLBACK},{call_id}"
+
+
+def leg_call_id(args: Sequence[str]) -> str:
+    """The call an ``operator`` or ``callback`` leg belongs to ("" when missing)."""
+    return args[1] if len(args) > 1 and args[0] in (OPERATOR, CALLBACK) else ""
 
 
 def verb(args: Sequence[str]) -> str:
@@ -79,6 +91,16 @@ def external_leg(call_id: str) -> str:
 
 def external_bridge(call_id: str) -> str:
     return f"{call_id}-xbr"
+
+
+def callback_call(callback_id: str, stamp: int) -> str:
+    """A callback attempt's call id (also its citizen leg's channel id); ``stamp``, the wall
+    clock's second, keeps it unique across attempts and restarts."""
+    return f"{callback_id}-{stamp}"
+
+
+def callback_operator_leg(call_id: str) -> str:
+    return f"{call_id}-op"
 
 
 # --- federation -------------------------------------------------------------------

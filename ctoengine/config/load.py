@@ -192,6 +192,8 @@ def _semantic(cfg: RoutingConfig, c: _Checker, base: Path, check_audio: bool = T
     for field in ("position", "expected_wait", "callback", "goodbye"):
         prompts.append((("queue_prompts", field), getattr(qp, field)))
 
+    _callbacks(cfg, c, topics, prompts)
+
     if not check_audio:
         pass
     elif not cfg.prompts_dir.is_dir():
@@ -224,6 +226,35 @@ def _semantic(cfg: RoutingConfig, c: _Checker, base: Path, check_audio: bool = T
                     c.add(("federation", "peers", name, "topics", i), f"topic {topic!r} is not in topics")
     if "no_answer" not in cfg.pause_reasons:
         c.add(("pause_reasons",), "pause_reasons must include 'no_answer' (used by ring-no-answer)")
+
+
+def _callbacks(cfg: RoutingConfig, c: _Checker, topics: set[str], prompts: list[tuple[Path_, str]]) -> None:
+    """A promise of a callback needs the means to keep it: the callback section and a trunk."""
+    cb = cfg.callback
+    for name, q in cfg.queues.items():
+        # Explicitly asked for only: by default a file without callbacks says goodbye honestly.
+        if q.max_wait_action == "callback" and "max_wait_action" in q.model_fields_set and cb is None:
+            c.add(
+                ("queues", name, "max_wait_action"),
+                "max_wait_action 'callback' needs the callback section (and outbound):"
+                " nothing would call back",
+            )
+    if cb is None:
+        return
+    if cfg.outbound is None:
+        c.add(("callback",), "callback needs the outbound section (the trunk it dials on)", key=True)
+    for field in (
+        "offer_prompt",
+        "unavailable_prompt",
+        "impossible_prompt",
+        "intro_prompt",
+        "whisper_prompt",
+    ):
+        prompts.append((("callback", field), getattr(cb, field)))
+    for topic, prompt in cb.whisper_topics.items():
+        if topic not in topics:
+            c.add(("callback", "whisper_topics", topic), f"topic {topic!r} is not in topics", key=True)
+        prompts.append((("callback", "whisper_topics", topic), prompt))
 
 
 def load_routing(path: Path | str, check_audio: bool = True) -> RoutingConfig:

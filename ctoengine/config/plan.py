@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ctoengine.config.routing import WEEKDAYS, Announcement, RoutingConfig
+from ctoengine.config.routing import WEEKDAYS, Announcement, RoutingConfig, Schedule
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,14 @@ class EntryPlan:
 
 def is_open(cfg: RoutingConfig, wall: datetime) -> bool:
     """Whether ``wall`` (aware) falls in working hours of the centre's time zone."""
-    sched = cfg.schedule
+    return schedule_open(cfg.schedule, ZoneInfo(cfg.centre.timezone), wall)
+
+
+def schedule_open(sched: Schedule, tz: ZoneInfo, wall: datetime) -> bool:
+    """Whether ``wall`` (aware) falls in the hours of ``sched`` (the centre's, or the callbacks')."""
     if sched.always_open:
         return True
-    local = wall.astimezone(ZoneInfo(cfg.centre.timezone))
+    local = wall.astimezone(tz)
     if local.date() in sched.holidays:
         return False
     t = local.time()

@@ -283,6 +283,72 @@ class Records(_M):
     )
 
 
+class Outbound(_M):
+    """The one way out to the public network: only callbacks use it (issue 15)."""
+
+    trunk: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="PJSIP endpoint of the outbound trunk; the citizen is dialled as PJSIP/<number>@<trunk>",
+    )
+    caller_id: str = Field(
+        pattern=r"^\+?[0-9]{3,20}$",
+        description="The number the citizen sees: the hotline's, e.g. 88003336060",
+    )
+    allowed: list[str] = Field(
+        min_length=1,
+        description="Regular expressions (whole number) of the numbers that may be dialled;"
+        " nothing else is ever dialled",
+    )
+    ring_s: int = Field(default=30, ge=5, le=120, description="How long the citizen's phone rings")
+
+    @field_validator("allowed")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                re.compile(p)
+            except re.error as e:
+                raise ValueError(f"{p!r} is not a regular expression: {e}") from None
+        return v
+
+    def allows(self, number: str) -> bool:
+        return any(re.fullmatch(p, number) for p in self.allowed)
+
+
+class Callback(_M):
+    """The promise "we will call you back within 24 hours", kept (docs/callbacks.md)."""
+
+    offer_after_s: float = Field(
+        default=60.0, ge=0, description="Offer a callback when the expected wait is longer than this"
+    )
+    offer_key: str = Field(default="1", pattern=r"^[0-9*#]$", description="The key that accepts the offer")
+    due_within_h: float = Field(default=24.0, gt=0, le=168, description="The promise: called back within")
+    inbound_first_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="No callback is dialled while an inbound caller of the topic waits longer than this",
+    )
+    retry_after_s: float = Field(default=600.0, gt=0, description="After no answer, busy or a failure")
+    attempts: int = Field(default=3, ge=1, le=10, description="Attempts to reach the citizen, then failed")
+    schedule: Schedule | None = Field(
+        default=None, description="Hours callbacks are dialled in (default: the centre's schedule)"
+    )
+    offer_prompt: str = Field(default="callback_offer", description="'Press 1 and we will call you back'")
+    unavailable_prompt: str = Field(
+        default="callback_unavailable",
+        description="Said instead of the offer to a caller whose number cannot be called back",
+    )
+    impossible_prompt: str = Field(
+        default="callback_impossible",
+        description="Said at max wait to a caller whose number cannot be called back; then goodbye",
+    )
+    intro_prompt: str = Field(default="callback_intro", description="Said to the citizen who answers")
+    whisper_prompt: str = Field(default="callback_whisper", description="Said to the operator first")
+    whisper_topics: dict[str, str] = Field(
+        default_factory=dict, description="Topic -> prompt naming it, said to the operator after the whisper"
+    )
+
+
 class RoutingConfig(_M):
     """The routing file of one centre (reference: docs/routing.md)."""
 
@@ -317,6 +383,10 @@ class RoutingConfig(_M):
     )
     records: Records = Field(default_factory=Records, description="Call record retention")
     federation: Federation | None = Field(default=None, description="Overflow to and from peer centres")
+    callback: Callback | None = Field(
+        default=None, description="Callbacks: the offer while waiting and the dialling (needs outbound)"
+    )
+    outbound: Outbound | None = Field(default=None, description="The outbound trunk callbacks dial on")
 
     # --- lookups the engine uses ----------------------------------------
     def media(self, prompt: str) -> str:

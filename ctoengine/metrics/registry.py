@@ -224,6 +224,26 @@ class Metrics:
             "1 while another engine holds our Stasis application (ApplicationReplaced)",
             registry=r,
         )
+        # --- callbacks (issue 15) ---
+        self.callbacks_pending = Gauge(
+            "ctoengine_callbacks_pending", "Callback requests open (pending or being dialled)", registry=r
+        )
+        self.callbacks_oldest_pending = Gauge(
+            "ctoengine_callbacks_oldest_pending_seconds",
+            "Age of the oldest open callback request (0 when none)",
+            registry=r,
+        )
+        self.callbacks_kept = Gauge(
+            "ctoengine_callbacks_done_within_due_ratio",
+            "Requests of the last 7 days called back in time / those settled or overdue; NaN with none",
+            registry=r,
+        )
+        self.callback_attempts = Counter(
+            "ctoengine_callback_attempts",
+            "Callback attempts by result (answered, no_answer, busy, failed, hung_up, operator_unavailable)",
+            ["result"],
+            registry=r,
+        )
 
     def set_sla(self, queue: str, window: str, service_level: float | None, abandoned: float | None) -> None:
         """Both names of each ratio (the ``_ratio`` one and its deprecated alias); NaN when undefined."""

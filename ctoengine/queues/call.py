@@ -14,7 +14,16 @@ Phases::
        │                        │ LegGone/LegFailed/deadline
        └────────────────────────┘
     WAITING/RINGING ──QueueExit──► EXITING (goodbye prompt) ──► DONE
+    WAITING/RINGING ──KeyPressed(offer key, after the offer)──► EXITING (callback confirmed) ──► DONE
     any ──CallerGone──► DONE
+
+The callback offer (issue 15, docs/callbacks.md): while waiting, the shell feeds
+``WaitEstimate`` (the distributor's honest expected wait; None when nobody with
+the skill is logged in). Once it is over ``offer_after_s`` (or None) the caller
+hears the offer, once; its key accepts it. A caller whose number cannot be
+called back (``CallbackTerms.number_ok`` false) hears a notice instead and is
+never promised anything: at max wait he hears the "no callback" goodbye and
+the call is ``abandoned``, not ``callback_requested``.
 
 Every path reaches DONE through exactly one ``Finish``. A transfer asked in any
 phase gets exactly one ``Reply``: done (only while talking to an operator) or
@@ -56,7 +65,22 @@ class Prompts(Protocol):
 
     def position_media(self, position: int, expected_wait_s: float | None) -> list[str]: ...
 
-    def exit_media(self, action: str) -> str: ...
+    def exit_media(self, action: str) -> str:
+        """``callback`` (registered), ``no_callback`` (cannot be called back) or ``hangup``."""
+        ...
+
+    def offer_media(self, number_ok: bool) -> str:
+        """The offer, or the notice to a caller whose number cannot be called back."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackTerms:
+    """The routing file's callback section as one caller's queue phase needs it."""
+
+    offer_after_s: float
+    key: str
+    number_ok: bool  # a dialable Russian number the trunk allows (callbacks/numbers.py)
 
 
 class Phase(Enum):
@@ -138,6 +162,18 @@ class DeadlinePassed:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class WaitEstimate:
+    """The caller's honest expected wait now; None when nobody with the skill is logged in."""
+
+    expected_wait_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPressed:
+    digit: str
+
+
 Event = (
     Enter
     | Reattach
@@ -149,6 +185,8 @@ Event = (
     | OverflowOffered
     | TransferAsked
     | DeadlinePassed
+    | WaitEstimate
+    | KeyPressed
     | q.RingAgent
     | q.CancelRing
     | q.Announce
@@ -282,6 +320,11 @@ class Finish:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestCallback:
+    """Register (or join the open) callback request of this caller's number and topic."""
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """The answer to ``TransferAsked``: ``refusal`` is None when done."""
 
@@ -310,6 +353,7 @@ Command = (
     | RecordOverflowed
     | Finish
     | Reply
+    | RequestCallback
 )
 
 _CONNECTED = (Phase.TALKING, Phase.PEER)
@@ -319,7 +363,13 @@ class QueuedCall:
     """One caller from his queue entry to the end of his queue phase."""
 
     def __init__(
-        self, call_id: str, queue: str, wrap_up_s: dict[str, float], prompts: Prompts, may_overflow: bool
+        self,
+        call_id: str,
+        queue: str,
+        wrap_up_s: dict[str, float],
+        prompts: Prompts,
+        may_overflow: bool,
+        callback: CallbackTerms | None = None,
     ) -> None:
         self.call_id = call_id
         self.queue = queue
@@ -340,10 +390,17 @@ class QueuedCall:
         self._goodbye: str | None = None
         self._exit_outcome = Finish()
         self._federation_id = ""
+        self._callback = callback
+        self._offered = False
 
     @property
     def done(self) -> bool:
         return self.phase is Phase.DONE
+
+    @property
+    def wants_estimate(self) -> bool:
+        """The callback offer is still to come: the shell feeds ``WaitEstimate``."""
+        return self._callback is not None and not self._offered and self.phase is Phase.WAITING
 
     @property
     def offerable(self) -> bool:
@@ -383,6 +440,10 @@ class QueuedCall:
                 return self._caller_gone(cause)
             case OverflowOffered():
                 return self._offer(event, now)
+            case WaitEstimate(expected_wait_s=est):
+                return self._offer_callback(est)
+            case KeyPressed(digit=digit):
+                return self._key(digit, now)
             case DeadlinePassed():
                 if self.deadline is None or now < self.deadline:
                     return []
@@ -497,6 +558,8 @@ class QueuedCall:
     def _exit(self, action: str, now: float) -> list[Command]:
         if self.phase not in (Phase.WAITING, Phase.RINGING):
             return []
+        if action == "callback" and (self._callback is None or not self._callback.number_ok):
+            action = "no_callback"  # nobody is promised what cannot be kept
         out = self._forget_leg()
         self.agent = None
         self.phase = Phase.EXITING
@@ -505,11 +568,35 @@ class QueuedCall:
         disposition: Disposition = "callback_requested" if action == "callback" else "abandoned"
         # The wait ends here, not after the goodbye prompt.
         self._exit_outcome = Finish(disposition, "engine", wait_s=round(now - self.entered_at, 3))
+        if self._announcement is not None:  # Asterisk would queue the goodbye behind it
+            out.append(StopPlayback(self._announcement))
+            self._announcement = None
+        if action == "callback":
+            out.append(RequestCallback())
         return [
             *out,
             *self._music(False),
             Play(self._goodbye, (self._prompts.exit_media(action),)),
         ]
+
+    # --- the callback offer ------------------------------------------------------------
+    def _offer_callback(self, expected_wait_s: float | None) -> list[Command]:
+        cb = self._callback
+        if cb is None or self._offered or self.phase is not Phase.WAITING or self._announcement is not None:
+            return []  # an announcement playing: the next estimate offers it
+        if expected_wait_s is not None and expected_wait_s <= cb.offer_after_s:
+            return []
+        self._offered = True
+        self._announcement = f"{self.call_id}-cbo"
+        return [*self._music(False), Play(self._announcement, (self._prompts.offer_media(cb.number_ok),))]
+
+    def _key(self, digit: str, now: float) -> list[Command]:
+        cb = self._callback
+        if cb is None or not cb.number_ok or not self._offered or digit != cb.key:
+            return []
+        if self.phase not in (Phase.WAITING, Phase.RINGING):
+            return []
+        return [Feed(q.CallerLeft(self.call_id, "callback")), *self._exit("callback", now)]
 
     # --- legs ---------------------------------------------------------------------------
     def _answered(self, leg: str, now: float) -> list[Command]:

@@ -127,6 +127,33 @@ class TransferToQueue:
 
 
 @dataclass(frozen=True, slots=True)
+class Reserve:
+    """A callback (issue 15) takes an available operator with the skill of ``queue`` for ``call_id``."""
+
+    call_id: str
+    agent_id: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The reserved operator of a callback talks to the citizen now (then ``CallEnded``)."""
+
+    call_id: str
+    agent_id: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unreserve:
+    """A callback gives its operator back before a conversation; ``missed``: he did not answer."""
+
+    call_id: str
+    agent_id: str
+    missed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """A timer of the distributor fired (the shell passes the name back)."""
 
@@ -271,6 +298,8 @@ class Distributor:
                 out += self._transfer(c, a, q, now)
             case Tick(name=name):
                 out += self._tick(name, now)
+            case Reserve() | Connected() | Unreserve():
+                out += self._callback(event, now)
         out += self._assign(now)
         return out
 
@@ -415,6 +444,50 @@ class Distributor:
         if kind == "relax":
             return self._arm_relax(w, now)
         return []
+
+    # --- callbacks (operators taken outside the waiting line) -----------------
+    def _callback(self, e: Reserve | Connected | Unreserve, now: float) -> list[Command]:
+        ag = self.agents.get(e.agent_id)
+        if ag is None:
+            return []
+        if isinstance(e, Reserve):
+            if ag.state is not S.AVAILABLE or self.queues[e.queue].topic not in ag.spec.skills:
+                return []
+            ag.call_id = e.call_id
+            return [ag.set(S.RESERVED, now, e.call_id)]
+        if ag.state is not S.RESERVED or ag.call_id != e.call_id:
+            return []  # logged out or paused meanwhile (CancelRing told the callback)
+        if isinstance(e, Connected):
+            self._talks[e.call_id] = _Talk(e.queue, now)
+            return [ag.set(S.ON_CALL, now, e.queue)]
+        ag.call_id = None
+        if e.missed:
+            ag.missed_rings += 1
+            limit = min((q.missed_rings_to_pause for q in self.queues.values()), default=2)
+            if ag.missed_rings >= limit:
+                return [ag.set(S.PAUSED, now, "no_answer")]
+            return [ag.set(S.AVAILABLE, now, "no_answer")]
+        idle = ag.idle_since
+        change = ag.set(S.AVAILABLE, now, "callback_cancelled")
+        ag.idle_since = idle  # not his fault: he keeps his place
+        return [change]
+
+    def free_by_topic(self) -> dict[str, list[str]]:
+        """Available operators per topic they have, longest idle first (the callback scheduler)."""
+        out: dict[str, list[str]] = {}
+        for a in sorted(self.agents.values(), key=lambda a: (a.idle_since, a.id)):
+            if a.state is S.AVAILABLE:
+                for topic in a.spec.skills:
+                    out.setdefault(topic, []).append(a.id)
+        return out
+
+    def longest_wait_by_topic(self, now: float) -> dict[str, float]:
+        """The longest current wait of the callers of each topic (inbound first)."""
+        out: dict[str, float] = {}
+        for w in self.waiting.values():
+            topic = self.queues[w.queue].topic
+            out[topic] = max(out.get(topic, 0.0), now - w.entered_at)
+        return out
 
     # --- distribution -------------------------------------------------------
     def _order(self) -> list[Waiting]:
@@ -612,16 +685,19 @@ __all__ = [
     "CallerLeft",
     "CallerQueued",
     "CancelRing",
+    "Connected",
     "Distributor",
     "InvalidAgentTransition",
     "QueueExit",
     "QueueLog",
     "QueueSpec",
+    "Reserve",
     "RingAgent",
     "RingAnswered",
     "RingFailed",
     "Tick",
     "TransferToQueue",
+    "Unreserve",
     "wait_at_position",
     "waits_for_positions",
 ]

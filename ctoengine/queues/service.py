@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from ctoengine.agents.states import AgentSpec, AgentState, AgentStateChanged
@@ -30,13 +30,20 @@ from ctoengine.federation.service import FederationService
 from ctoengine.logs import get_logger
 from ctoengine.metrics.sla import RollingSla
 from ctoengine.queues import distributor as q
-from ctoengine.queues.call import Enter, Reattach
+from ctoengine.queues.call import Enter, Reattach, WaitEstimate
 from ctoengine.queues.session import QueueSession, TransferRequest
 from ctoengine.records.model import AgentEventRecord, CallRecord, QueueEventRecord, from_json, to_json
 
 if TYPE_CHECKING:
-    from ctoengine.calls.dispatch import Dispatcher
+    from ctoengine.calls.dispatch import Dispatcher, Owner
     from ctoengine.calls.task import CallTask
+
+
+class CallbackRequests(Protocol):
+    """Where a caller's accepted (or automatic) callback is registered: ``callbacks/service.py``."""
+
+    async def request(self, number: str | None, topic: str, queue: str, call_id: str) -> str | None: ...
+
 
 log = get_logger("ctoengine.queues")
 
@@ -93,6 +100,9 @@ class QueueService:
         self.sla = RollingSla(ZoneInfo(ctx.routing().centre.timezone))
         self._published: dict[str, AgentState] = {}  # each operator's state as the gauges show it
         self._by_endpoint: dict[str, str] = {}
+        self.callbacks: CallbackRequests | None = None  # set by the engine when callbacks are configured
+        # Callback attempts by their call id: the distributor's CancelRing for a reserved operator.
+        self.outbound: dict[str, Owner] = {}
 
     def now(self) -> float:
         return self.loop.time()
@@ -145,7 +155,9 @@ class QueueService:
             )
         else:
             call_id = getattr(cmd, "call_id", None)
-            task = self.calls.get(call_id) if call_id else None
+            task: Owner | None = self.calls.get(call_id) if call_id else None
+            if task is None and call_id:
+                task = self.outbound.get(call_id)
             if task is not None:
                 task.deliver(cmd)
             else:
@@ -304,6 +316,25 @@ class QueueService:
             self._published[a.id] = a.state
         for (queue, window), counts in self.sla.figures(self.ctx.wall()).items():
             m.set_sla(queue, window, counts.service_level, counts.abandoned_share)
+
+    # --- callbacks (issue 15) ---------------------------------------------------
+    def offer_callbacks(self) -> None:
+        """Every second: each waiting caller still to be offered a callback gets his expected wait."""
+        waits: dict[str, float | None] | None = None
+        for call_id, task in self.calls.items():
+            session = task.queue_session
+            if session is None or not session.m.wants_estimate:
+                continue
+            if waits is None:  # one pass over all callers, only when someone needs it
+                waits = self.dist.expected_waits(self.now())
+            if call_id in waits:
+                task.deliver(WaitEstimate(waits[call_id]))
+
+    def reserve(self, call_id: str, agent_id: str, queue: str) -> bool:
+        """Take an available operator for a callback; False when he is not available any more."""
+        self.feed(q.Reserve(call_id, agent_id, queue))
+        a = self.dist.agents.get(agent_id)
+        return a is not None and a.state is AgentState.RESERVED and a.call_id == call_id
 
     def restore(self, saved: dict[str, Any], live: Collection[str] = ()) -> dict[str, RestoredCall]:
         """Agents' states from the last snapshot, and the calls that were in the queues then:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctoengine.ari import events as ari
 from ctoengine.ari.client import ignore_gone
+from ctoengine.callbacks.numbers import callback_key
 from ctoengine.calls import protocol as p
 from ctoengine.calls import wire
 from ctoengine.config.routing import RoutingConfig
@@ -59,7 +60,26 @@ class RoutingPrompts:
     def exit_media(self, action: str) -> str:
         cfg = self._routing()
         prompts = cfg.queue_prompts
+        if action == "no_callback":
+            impossible = cfg.callback.impossible_prompt if cfg.callback is not None else "callback_impossible"
+            return cfg.media(impossible)
         return cfg.media(prompts.callback if action == "callback" else prompts.goodbye)
+
+    def offer_media(self, number_ok: bool) -> str:
+        cfg = self._routing()
+        cb = cfg.callback
+        if cb is None:
+            return cfg.media("callback_unavailable")
+        return cfg.media(cb.offer_prompt if number_ok else cb.unavailable_prompt)
+
+
+def callback_terms(cfg: RoutingConfig, caller_number: str | None) -> c.CallbackTerms | None:
+    """The offer's terms for this caller; None when the routing file has no callbacks."""
+    cb, out = cfg.callback, cfg.outbound
+    if cb is None or out is None:
+        return None
+    number_ok = callback_key(caller_number, out.allows) is not None
+    return c.CallbackTerms(cb.offer_after_s, cb.offer_key, number_ok)
 
 
 class QueueSession:
@@ -70,7 +90,10 @@ class QueueSession:
         self.task = task
         wrap_up = {name: spec.wrap_up_s for name, spec in service.dist.queues.items()}
         prompts = RoutingPrompts(service.ctx.routing)
-        self.m = c.QueuedCall(task.call_id, queue, wrap_up, prompts, may_overflow=task.hops == 0)
+        terms = callback_terms(service.ctx.routing(), task.record.caller_number)
+        self.m = c.QueuedCall(
+            task.call_id, queue, wrap_up, prompts, may_overflow=task.hops == 0, callback=terms
+        )
         self.bridge_id = wire.queue_bridge(task.call_id)
         self.overflowing = False  # an offer is on its way to the machine
         self._pending: deque[c.Event] = deque()
@@ -95,6 +118,9 @@ class QueueSession:
     async def run(self, first: c.Enter | c.Reattach) -> None:
         try:
             await self._apply(first)
+            if self.m.wants_estimate and self.task.call_id in self.s.dist.waiting:
+                # At entry already: a caller nobody can answer hears the offer at once.
+                await self._apply(c.WaitEstimate(self.s.dist.expected_wait(self.task.call_id, self.s.now())))
             if isinstance(first, c.Enter) and self.s.federation is not None:
                 self.s.federation.consider(self.task.call_id)  # at entry, then every second
             while not self.m.done:
@@ -143,8 +169,10 @@ class QueueSession:
     # --- in: the one translation ----------------------------------------------
     def _translate(self, item: Any) -> c.Event | None:
         t = self.task
-        if isinstance(item, q.RingAgent | q.CancelRing | q.Announce | q.QueueExit):
+        if isinstance(item, q.RingAgent | q.CancelRing | q.Announce | q.QueueExit | c.WaitEstimate):
             return item
+        if isinstance(item, ari.ChannelDtmfReceived):
+            return c.KeyPressed(item.digit) if item.channel.id == t.call_id else None
         if isinstance(item, ari.StasisStart):
             return c.LegAnswered(item.channel.id)  # the caller's own StasisStart is never routed here
         if isinstance(item, ari.ChannelDestroyed):
@@ -187,6 +215,8 @@ class QueueSession:
         match cmd:
             case c.Feed(event=event):
                 s.feed(event)
+            case c.RequestCallback():
+                await self._request_callback()
             case c.Ring():
                 await self._ring(cmd)
             case c.OfferToPeer():
@@ -279,6 +309,15 @@ class QueueSession:
                 fut = self._replies.pop(request_id, None)
                 if fut is not None and not fut.done():
                     fut.set_result(refusal)
+
+    async def _request_callback(self) -> None:
+        t, callbacks = self.task, self.s.callbacks
+        topic = self.s.dist.queues[self.m.queue].topic
+        if callbacks is None:  # the machine promises only with callback terms: a reload removed them
+            t.log.error("callback_not_registered", reason="no callback service", topic=topic)
+            return
+        t.record.callback_id = await callbacks.request(t.record.caller_number, topic, self.m.queue, t.call_id)
+        t.log.info("callback_requested", callback_id=t.record.callback_id, topic=topic)
 
     async def _ring(self, cmd: c.Ring) -> None:
         t = self.task

@@ -47,6 +47,8 @@ class CallRecord:
     hangup_by: str | None = None
     survey_score: int | None = None
     self_service: dict[str, Any] | None = None
+    direction: Literal["inbound", "callback"] = "inbound"
+    callback_id: str | None = None  # the request this call made (inbound) or kept (callback)
 
     def finish(self, ended_at: datetime) -> None:
         """Derive the durations once the call is over."""

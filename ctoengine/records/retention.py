@@ -20,6 +20,11 @@ Where numbers are kept, and how each is erased:
   the same erasures in the stored record.
 - ``announcement_plays`` (who heard a "once" announcement, by caller number):
   rows older than the retention are deleted (the caller may hear it again).
+- ``callbacks.number`` and ``callbacks.number_key`` (issue 15): set to NULL in
+  requests made before the cutoff that are no longer open (an open request
+  still needs its number to keep the promise; it is settled within a day or so).
+  A callback attempt's own row in ``calls`` holds the number in
+  ``caller_number``, erased with the other call rows.
 
 Not personal: ``dialed_number`` (the hotline), ``federation_id`` (an id),
 ``overflow_peer`` (a centre), ``agent_events`` and ``queue_events`` (agents,
@@ -71,6 +76,11 @@ WHERE started_at < $1
        OR EXISTS (SELECT 1 FROM unnest(ivr_path) AS e WHERE e ~ '{_PATH_ENTRY}'))
 """  # noqa: S608 - the pattern is ours
 ERASE_PLAYS = "DELETE FROM announcement_plays WHERE heard_at < $1"
+ERASE_CALLBACKS = """
+UPDATE callbacks SET number = NULL, number_key = NULL
+WHERE requested_at < $1 AND status NOT IN ('pending', 'dialing')
+  AND (number IS NOT NULL OR number_key IS NOT NULL)
+"""
 STATE_ROWS = "SELECT instance, key, value, updated_at FROM engine_state WHERE key LIKE 'call:%'"
 STATE_UPDATE = "UPDATE engine_state SET value = $3::jsonb WHERE instance = $1 AND key = $2"
 
@@ -246,9 +256,17 @@ class Erased:
     announcement_plays: int = 0
     spool_lines: int = 0
     recordings: int = 0
+    callbacks: int = 0
 
     def total(self) -> int:
-        return self.calls + self.restart_state + self.announcement_plays + self.spool_lines + self.recordings
+        return (
+            self.calls
+            + self.restart_state
+            + self.announcement_plays
+            + self.spool_lines
+            + self.recordings
+            + self.callbacks
+        )
 
 
 async def erase_all(
@@ -260,6 +278,7 @@ async def erase_all(
     done.calls = int((await conn.execute(ERASE_CALLS, cutoff, APPLICATION_MASK)).split()[-1])
     done.restart_state = await scrub_restart_state(conn, cutoff)
     done.announcement_plays = int((await conn.execute(ERASE_PLAYS, cutoff)).split()[-1])
+    done.callbacks = int((await conn.execute(ERASE_CALLBACKS, cutoff)).split()[-1])
     if spool_dir is not None:
         done.spool_lines = await asyncio.to_thread(scrub_spool, spool_dir, cutoff)
     done.recordings = erase_recordings(cutoff)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import asyncpg
 
 from ctoengine.errors import DatabaseError, UsageError
-from ctoengine.reports import render
+from ctoengine.reports import callbacks, render
 from ctoengine.reports.figures import Call, summarise
 
 QUERY = """
@@ -18,6 +18,7 @@ SELECT started_at, queued_at, topic, queue, disposition, agent_id,
        wait_seconds::float8 AS wait_s, talk_seconds::float8 AS talk_s, wrap_up_seconds::float8 AS wrap_s
 FROM calls
 WHERE started_at >= $1 AND started_at < $2 AND ($3::text IS NULL OR centre = $3)
+  AND direction = 'inbound'
 """
 
 
@@ -45,18 +46,21 @@ def period(start: str, end: str | None, tz: ZoneInfo) -> tuple[datetime, datetim
     return t0, t1
 
 
-async def fetch(dsn: str, t0: datetime, t1: datetime, centre: str | None) -> list[Call]:
+async def fetch(
+    dsn: str, t0: datetime, t1: datetime, centre: str | None
+) -> tuple[list[Call], list[callbacks.Request]]:
     try:
         conn = await asyncpg.connect(dsn, timeout=10)
     except (OSError, asyncpg.PostgresError) as e:
         raise DatabaseError(f"cannot reach the database: {e}") from None
     try:
         rows = await conn.fetch(QUERY, t0, t1, centre)
+        requests = await conn.fetch(callbacks.QUERY, t0, t1, centre)
     except asyncpg.PostgresError as e:
         raise DatabaseError(f"report query failed: {e}") from None
     finally:
         await conn.close()
-    return [Call(**dict(r)) for r in rows]
+    return [Call(**dict(r)) for r in rows], [callbacks.Request(**dict(r)) for r in requests]
 
 
 async def run(
@@ -73,11 +77,13 @@ async def run(
     """The terminal text; writes the CSV and the chart when asked."""
     tz = zone(tz_name)
     t0, t1 = period(start, end, tz)
-    calls = await fetch(dsn, t0, t1, centre)
+    calls, requests = await fetch(dsn, t0, t1, centre)
     groups, total = summarise(calls, by, tz)
     where = f" centre {centre}" if centre else ""
     title = f"Calls{where} from {t0:%Y-%m-%d %H:%M} to {t1:%Y-%m-%d %H:%M} ({tz_name}), by {by}"
     text = render.table(by, groups, total, title)
+    # The promise: callbacks requested and called back within 24 h, per day and topic.
+    text += "\n\nCallbacks by the day they were requested\n" + callbacks.table(callbacks.lines(requests, tz))
     try:
         if csv_path is not None:
             render.write_csv(csv_path, by, groups, total)

@@ -12,7 +12,7 @@ Roles, from least to most:
 - ``operator``: its own agent (``/api/v1/agents/{agent}/...`` where ``agent`` is
   the agent the user is bound to) and its own calls (a call whose operator is
   that agent);
-- ``supervisor``: every agent, the queues (later: callbacks, recordings, live
+- ``supervisor``: every agent, the queues, the callbacks (later: recordings, live
   listening);
 - ``admin``: everything, also reload, emergency, users and the audit log.
 """
@@ -69,6 +69,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/agents/{agent}/pause"): _agent("pause"),
     ("POST", "/api/v1/agents/{agent}/unpause"): _agent("unpause"),
     ("GET", "/api/v1/queues"): Rule("queues.list", STAFF),
+    ("GET", "/api/v1/callbacks"): Rule("callbacks.list", STAFF),
     ("POST", "/api/v1/calls/{call_id}/transfer"): Rule("call.transfer", ALL, own="call", target="call_id"),
     ("POST", "/api/v1/config/reload"): Rule("config.reload", ADMIN),
     ("GET", "/api/v1/emergency"): Rule("emergency.get", STAFF),

@@ -18,11 +18,20 @@ from aiohttp.test_utils import TestClient, TestServer
 from ctoengine.admin.http import AdminRoutes
 from ctoengine.agents.http import AgentRoutes
 from ctoengine.api.http import HttpApi
+from ctoengine.callbacks.http import CallbackRoutes
 from ctoengine.config.routing import Federation
 from ctoengine.federation.service import FederationService
 from ctoengine.metrics.registry import Metrics
 from ctoengine.users.http import UserRoutes
-from tests.api.fakes import T0, FakeEmergency, FakeHost, FakeQueues, FakeUserStore, cheap_hash
+from tests.api.fakes import (
+    T0,
+    FakeCallbacks,
+    FakeEmergency,
+    FakeHost,
+    FakeQueues,
+    FakeUserStore,
+    cheap_hash,
+)
 
 BOOT = "boot-token"
 PEER_TOKEN_ENV = "CTO_TEST_PEER_TOKEN"
@@ -82,6 +91,7 @@ def build(store: FakeUserStore) -> tuple[HttpApi, FakeQueues, FakeHost, FakeEmer
     http.access.call_owner = queues.agent_on_call
     UserRoutes(http.access, queues.has_agent, clock=lambda: 0.0).register(http.routes)
     AdminRoutes(host, emergency, ROUTING_FILE, lambda: T0).register(http.routes)
+    CallbackRoutes(FakeCallbacks()).register(http.routes)
     return http, queues, host, emergency
 
 

@@ -195,3 +195,25 @@ class FakeEmergency:
     async def switch(self, enabled: bool | None, who: dict[str, str]) -> None:
         self.override = enabled
         self.who = who if enabled is not None else {}
+
+
+class FakeCallbacks:
+    """The callbacks store as ``CallbackRoutes`` reads it: one done request."""
+
+    async def list(self, status: str | None, limit: int) -> list[dict[str, Any]]:
+        row = {
+            "id": "cb-c1",
+            "number": "79161234567",
+            "topic": "passport",
+            "queue": "passport",
+            "status": "done",
+            "attempts": 1,
+            "requested_at": T0,
+            "due_by": T0 + timedelta(hours=24),
+            "next_attempt_at": T0,
+            "last_result": "answered",
+            "origin_call_id": "c1",
+            "call_ids": ["c2"],
+            "done_at": T0 + timedelta(minutes=5),
+        }
+        return [row][:limit] if status in (None, "done") else []

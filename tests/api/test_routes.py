@@ -147,6 +147,15 @@ async def test_federation_status(api: Api) -> None:
     assert doc["topics"]["social"]["agents_staffed"] == 2
 
 
+async def test_callbacks(api: Api) -> None:
+    listed = await call(api, "listCallbacks", "GET", "/api/v1/callbacks?status=done&limit=5")
+    assert [(x["id"], x["status"], x["call_ids"]) for x in listed] == [("cb-c1", "done", ["c2"])]
+    assert listed[0]["due_by"].startswith("2026-")
+    assert await call(api, "listCallbacks", "GET", "/api/v1/callbacks?status=pending") == []
+    r = await api.client.get("/api/v1/callbacks?status=lost", headers=ADMIN)
+    assert r.status == 400 and (await r.json())["details"]["fields"][0]["path"] == "status"
+
+
 async def test_every_route_has_a_happy_path(api: Api) -> None:
     covered = set(re.findall(r'call\(\s*api,\s*"(\w+)"', SOURCE))
     assert {r.op for r in api.http.routes.all} - covered == set()

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEST_PORTS = {
     "CTO_SIP_PORT": "6070",
     "CTO_OP_PORT_BASE": "6100",
+    "CTO_PSTN_OUT_PORT": "6090",  # the citizen's phone of the callback tests (a sipp UAS)
     "CTO_ARI_PORT": "9088",
     "CTO_PG_PORT": "56432",
     "CTO_HTTP_PORT": "9080",

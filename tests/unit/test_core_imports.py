@@ -8,6 +8,9 @@ import sys
 import pytest
 
 CORE = [
+    "ctoengine.callbacks.schedule",
+    "ctoengine.callbacks.attempt",
+    "ctoengine.callbacks.numbers",
     "ctoengine.ivr.flow",
     "ctoengine.queues.distributor",
     "ctoengine.queues.call",

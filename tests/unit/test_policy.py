@@ -39,6 +39,7 @@ CASES: list[tuple[str, str, dict[str, str], tuple[bool, bool, bool]]] = [
     ("POST", "/api/v1/agents/{agent}/pause", {"agent": "op2"}, (False, True, True)),
     ("POST", "/api/v1/agents/{agent}/login", {"agent": "op10"}, (False, True, True)),
     ("GET", "/api/v1/queues", {}, (False, True, True)),
+    ("GET", "/api/v1/callbacks", {}, (False, True, True)),
     ("POST", "/api/v1/calls/{call_id}/transfer", {"call_id": "mine"}, (True, True, True)),
     ("POST", "/api/v1/calls/{call_id}/transfer", {"call_id": "theirs"}, (False, True, True)),
     ("POST", "/api/v1/calls/{call_id}/transfer", {"call_id": "nobody"}, (False, True, True)),

@@ -23,13 +23,22 @@ class Prompts:
     def exit_media(self, action: str) -> str:
         return f"sound:{action}"
 
+    def offer_media(self, number_ok: bool) -> str:
+        return "sound:offer" if number_ok else "sound:no_offer"
+
+
+CITIZEN = c.CallbackTerms(offer_after_s=60.0, key="1", number_ok=True)
+ANONYMOUS = c.CallbackTerms(offer_after_s=60.0, key="1", number_ok=False)
+
 
 class Run:
     """Drives a machine with a fixed clock and remembers what it asked for."""
 
-    def __init__(self, may_overflow: bool = True) -> None:
+    def __init__(self, may_overflow: bool = True, callback: c.CallbackTerms | None = None) -> None:
         self.now = 0.0
-        self.m = c.QueuedCall("c1", "passport", {"passport": 60.0, "social": 30.0}, Prompts(), may_overflow)
+        self.m = c.QueuedCall(
+            "c1", "passport", {"passport": 60.0, "social": 30.0}, Prompts(), may_overflow, callback
+        )
         self.cmds: list[c.Command] = []
 
     def send(self, event: c.Event, dt: float = 0.5) -> list[c.Command]:
@@ -154,11 +163,11 @@ def test_announcements_pause_the_music_and_stop_at_the_answer() -> None:
 
 
 def test_max_wait_exit_says_goodbye_then_hangs_up() -> None:
-    r = Run()
+    r = Run(callback=CITIZEN)
     r.send(c.Enter())
     r.now = 600.0
     out = r.send(q.QueueExit("c1", "callback"), dt=0.0)
-    assert out == [c.HoldMusic(False), Play("c1-bye", ("sound:callback",))]
+    assert out == [c.RequestCallback(), c.HoldMusic(False), Play("c1-bye", ("sound:callback",))]
     assert r.m.phase is Phase.EXITING and r.m.deadline == 630.0
     assert r.finishes() == []
     out = r.send(c.PlaybackDone("c1-bye"), dt=4.0)
