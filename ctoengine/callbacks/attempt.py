@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Literal
 
 from ctoengine.callbacks.schedule import Result
+from ctoengine.calls import wire
 from ctoengine.queues import distributor as q
 
 BUSY_CAUSES = frozenset({17})
@@ -55,7 +56,7 @@ class Plan:
 
     @property
     def operator_leg(self) -> str:
-        return f"{self.call_id}-op"
+        return wire.callback_operator_leg(self.call_id)
 
 
 # --- events ---------------------------------------------------------------------

@@ -100,7 +100,9 @@ def callback_call(callback_id: str, stamp: int) -> str:
 
 
 def callback_operator_leg(call_id: str) -> str:
-    return f"{call_id}-op"
+    # Not "<call id>-op": Asterisk 22 refuses a new channel id that is the prefix of a live
+    # one ("already in use"), and the citizen's leg (the call id) is dialled after this one.
+    return f"op-{call_id}"
 
 
 # --- federation -------------------------------------------------------------------
