@@ -43,6 +43,7 @@ from ctoengine.state.store import EngineStateStore
 from ctoengine.supervise import Supervisor
 from ctoengine.users.http import UserRoutes
 from ctoengine.users.http import openapi_paths as users_openapi
+from ctoengine.web import wiring as web
 
 log = get_logger("ctoengine")
 
@@ -206,6 +207,9 @@ class Engine:
         UserRoutes(self.http.access, queues.has_agent).register(self.http.app)
         self.http.add_paths(users_openapi())
         self._register_admin_routes()
+        web.build(
+            self.settings, queues, self, self.emergency, self.http.access, self.pool, self.ctx.wall
+        ).register(self.http.app)
         await self.http.start(self.settings.http_host, self.settings.http_port)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
