@@ -30,5 +30,5 @@ class Pages:
             ROLES=labels.ROLES,
         )
 
-    def render(self, name: str, **context: Any) -> str:
-        return self.env.get_template(name).render(**context)
+    def render(self, template: str, **context: Any) -> str:
+        return self.env.get_template(template).render(**context)

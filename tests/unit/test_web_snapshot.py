@@ -90,8 +90,16 @@ def test_shares_are_rolling_sla_counts(demo: RoutingConfig) -> None:
 
 @pytest.mark.parametrize(
     ("value", "sl", "lost"),
-    [(None, "none", "none"), (0.0, "bad", "ok"), (0.05, "bad", "ok"), (0.06, "bad", "warn")]
-    + [(0.11, "bad", "bad"), (0.7, "warn", "bad"), (0.8, "ok", "bad"), (1.0, "ok", "bad")],
+    [
+        (None, "none", "none"),
+        (0.0, "bad", "ok"),
+        (0.05, "bad", "ok"),
+        (0.06, "bad", "warn"),
+        (0.11, "bad", "bad"),
+        (0.7, "warn", "bad"),
+        (0.8, "ok", "bad"),
+        (1.0, "ok", "bad"),
+    ],
 )
 def test_thresholds(value: float | None, sl: str, lost: str) -> None:
     assert sl_level(value) == sl
