@@ -60,7 +60,8 @@
       const buttons = form.querySelectorAll("button");
       buttons.forEach(function (b) { b.disabled = true; });
       try {
-        const r = await fetch(form.action, {
+        // getAttribute: form.action is shadowed by the buttons named "action".
+        const r = await fetch(form.getAttribute("action"), {
           method: "POST",
           body: body,
           credentials: "same-origin",
