@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web import Response
 
 from ctoengine.config import RoutingConfig
 from ctoengine.web.auth import COOKIE, LOGIN_COOKIE
@@ -25,6 +26,10 @@ async def web(demo: RoutingConfig) -> AsyncIterator[tuple[WebApp, TestClient]]:
         yield app, client
     finally:
         await client.close()
+    response = Response()
+    app.auth.set_session_cookie(response, "sid")
+    morsel = response.cookies[COOKIE]
+    assert (morsel["secure"], morsel["httponly"], morsel["samesite"]) == (True, True, "Strict")
 
 
 def form_csrf(html: str) -> str:
@@ -213,3 +218,38 @@ def test_csrf_token_is_bound_to_the_session() -> None:
     assert not csrf_ok("session-a", "")
     assert not csrf_ok("session-a", None)
     assert csrf_token("session-a") != session_hash("session-a")
+
+
+def test_session_settings_from_the_environment() -> None:
+    from ctoengine.errors import SettingsError
+    from ctoengine.settings import load_settings
+
+    base = {
+        "ARI_URL": "http://127.0.0.1:8088",
+        "ARI_PASSWORD": "x",
+        "DATABASE_URL": "postgresql://u:p@127.0.0.1:5432/cto",
+        "CTO_API_TOKEN": "t",
+    }
+    s = load_settings(base)
+    assert (s.web_session_idle_s, s.web_session_max_s, s.web_cookie_secure) == (1800, 43200, False)
+    env = {**base, "CTO_WEB_SESSION_IDLE_S": "900", "CTO_WEB_SESSION_MAX_S": "28800"}
+    s = load_settings({**env, "CTO_WEB_COOKIE_SECURE": "true"})
+    assert (s.web_session_idle_s, s.web_session_max_s, s.web_cookie_secure) == (900, 28800, True)
+    with pytest.raises(SettingsError, match="CTO_WEB_SESSION_IDLE_S"):
+        load_settings({**base, "CTO_WEB_SESSION_IDLE_S": "5"})
+
+
+async def test_secure_cookies_when_asked(demo: RoutingConfig) -> None:
+    app = WebApp(demo)
+    app.auth.secure = True
+    client = TestClient(TestServer(app.http.app))
+    await client.start_server()
+    try:
+        async with client.get("/ui/login") as r:
+            assert r.cookies[LOGIN_COOKIE]["secure"] is True
+    finally:
+        await client.close()
+    response = Response()
+    app.auth.set_session_cookie(response, "sid")
+    morsel = response.cookies[COOKIE]
+    assert (morsel["secure"], morsel["httponly"], morsel["samesite"]) == (True, True, "Strict")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -30,7 +31,7 @@ async def web(demo: RoutingConfig) -> AsyncIterator[tuple[WebApp, TestClient]]:
         await client.close()
 
 
-async def _act(client: TestClient, path: str, form: dict[str, str], csrf: str | None) -> tuple[int, dict]:  # type: ignore[type-arg]
+async def _act(client: TestClient, path: str, form: dict[str, str], csrf: str | None) -> tuple[int, Any]:
     headers = {"X-CSRF-Token": csrf} if csrf is not None else {}
     async with client.post(path, data=form, headers=headers) as r:
         return r.status, await r.json()
