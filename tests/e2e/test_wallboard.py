@@ -10,7 +10,7 @@ Events: the page is never reloaded. The screenshots go to docs/screenshots/wallb
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -40,6 +40,16 @@ def _pause_from_the_page(driver: WebDriver, agent: str, reason: str) -> None:
     driver.find_element(By.ID, "do-pause").click()
 
 
+def _topic_of(agent: str) -> Callable[[WebDriver], str | None]:
+    """The full topic of the operator's call (the tile may cut it short on screen)."""
+
+    def read(driver: WebDriver) -> str | None:
+        found = driver.find_elements(By.CSS_SELECTOR, f"[data-agent={agent}] .topic")
+        return found[0].get_attribute("title") if found else None
+
+    return read
+
+
 def _shot(driver: WebDriver, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SHOTS / f"wallboard-{name}.png"))
@@ -59,7 +69,7 @@ async def test_the_wallboard_follows_the_floor_live(stack: Stack, caller_number:
 
         # A pause from the page: op10 (social) on lunch, shown with its reason.
         await run(_pause_from_the_page, driver, "op10", "lunch")
-        reason = await run(wait_for, driver, text_of("tr[data-agent=op10] .reason"), 5)
+        reason = await run(wait_for, driver, text_of("[data-agent=op10] .reason"), 5)
         assert reason == "обед"
         assert (await stack.agent("op10"))["reason"] == "lunch"
         _shot(driver, "pause")
@@ -80,16 +90,17 @@ async def test_the_wallboard_follows_the_floor_live(stack: Stack, caller_number:
                 status, body = await stack.post(f"/api/v1/agents/{op}/login")
                 assert status == 200, body
             await run(wait_for, driver, shows("[data-testid=waiting-social]", "0"), 15)
-            talking = await run(wait_for, driver, text_of("tr[data-agent=op8][data-state=on_call]"), 10)
+            talking = await run(wait_for, driver, text_of("[data-agent=op8][data-state=on_call]"), 10)
             assert "Разговор" in talking
-            assert "Государственная социальная помощь" in talking  # the call's topic
+            topic = await run(wait_for, driver, _topic_of("op8"), 5)
+            assert topic == "Государственная социальная помощь малоимущим семьям"
             _shot(driver, "answered")
             ra, rb = await asyncio.gather(a.wait(60), b.wait(60))
             assert ra.ok, ra.errors
             assert rb.ok, rb.errors
 
         assert await run(driver.execute_script, "return window.ctoMarker;") == "no reload"
-        assert driver.find_element(By.CSS_SELECTOR, "tr[data-agent=op10] .reason").text == "обед"
+        assert await run(wait_for, driver, text_of("[data-agent=op10] .reason"), 5) == "обед"
 
     rows = [(await stack.wait_cdr(n))[0] for n in (first, second)]
     assert sorted(r["agent_id"] for r in rows) == ["op8", "op9"]

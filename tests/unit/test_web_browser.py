@@ -60,7 +60,7 @@ async def test_the_wallboard_in_chromium(served: tuple[WebApp, str]) -> None:
         await run(_act_pause, driver)
         message = await run(wait_for, driver, text_of("#action-message"), 5)
         assert "op3" in message
-        reason = await run(wait_for, driver, text_of("tr[data-agent=op3] .reason"), 2)
+        reason = await run(wait_for, driver, text_of("[data-agent=op3] .reason"), 2)
         assert reason == "обед"
         assert ("supervisor", "agent.pause", 200) in app.audit.actions()
         assert await run(driver.execute_script, "return window.ctoMarker;") == 42

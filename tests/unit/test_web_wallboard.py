@@ -222,7 +222,7 @@ async def test_the_board_shows_emergency_mode_and_reasons(web: tuple[WebApp, Tes
     async with client.get("/ui/wallboard") as r:
         html = await r.text()
     assert "Включён аварийный режим" in html
-    row = re.search(r'<tr data-agent="op2".*?</tr>', html, re.S)
+    row = re.search(r'data-agent="op2".*?</div>\s*</div>', html, re.S)
     assert row is not None
     assert "Пауза" in row.group(0)
     assert "обучение" in row.group(0)
