@@ -9,7 +9,6 @@ field ``csrf`` or header ``X-CSRF-Token``).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -26,12 +25,10 @@ from ctoengine.web.ports import Floor, Host
 from ctoengine.web.render import Pages
 from ctoengine.web.sessions import csrf_ok
 from ctoengine.web.snapshot import Board, natural, snapshot
-from ctoengine.web.stream import Broadcaster, sse
+from ctoengine.web.stream import Broadcaster, serve_stream
 
 log = get_logger("ctoengine.web")
 
-PING_S = 5.0  # the page says "no connection" after 12 s without a word
-RECHECK_S = 30.0  # an open stream re-checks its session this often
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
@@ -214,34 +211,7 @@ class WebRoutes:
     # --- the live stream --------------------------------------------------------------
     async def _events(self, request: web.Request) -> web.StreamResponse:
         await self._visitor(request, STAFF)
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream; charset=utf-8",
-                "X-Accel-Buffering": "no",  # a proxy in front must not hold the events back
-            }
-        )
-        await response.prepare(request)
-        loop = asyncio.get_running_loop()
-        checked = loop.time()
-        seen = 0
-        try:
-            await response.write(b"retry: 2000\n\n")
-            async with self.stream.watching():
-                while not self.stream.closed:
-                    frame = await self.stream.next(seen, PING_S)
-                    if frame is not None:
-                        seen, html = frame
-                        await response.write(sse("board", html))
-                    elif not self.stream.closed:
-                        await response.write(sse("ping", ""))
-                    if loop.time() - checked >= RECHECK_S:
-                        checked = loop.time()
-                        if not await self._still_staff(request):
-                            await response.write(sse("expired", ""))
-                            break
-        except ConnectionResetError:
-            pass  # the page was closed
-        return response
+        return await serve_stream(request, self.stream, lambda: self._still_staff(request))
 
     async def _still_staff(self, request: web.Request) -> bool:
         """The stream's session, checked again (and kept alive: an open page is not idle).

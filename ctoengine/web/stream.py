@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
 
 from ctoengine.logs import get_logger
 
 log = get_logger("ctoengine.web")
 
 INTERVAL_S = 0.5
+PING_S = 5.0  # the page says "no connection" after 12 s without a word
+RECHECK_S = 30.0  # an open stream re-checks its session this often
 
 
 class Broadcaster:
@@ -97,3 +101,38 @@ def sse(event: str, data: str) -> bytes:
     """One Server-Sent Event; a multi-line ``data`` becomes several ``data:`` lines."""
     lines = data.splitlines() or [""]
     return (f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n").encode()
+
+
+async def serve_stream(
+    request: web.Request, board: Broadcaster, still_allowed: Callable[[], Awaitable[bool]]
+) -> web.StreamResponse:
+    """One page's stream: ``board`` events when the board changes, ``ping`` every 5 s,
+    ``expired`` (and the end) once ``still_allowed`` says no (asked every 30 s)."""
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "X-Accel-Buffering": "no",  # a proxy in front must not hold the events back
+        }
+    )
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    checked = loop.time()
+    seen = 0
+    try:
+        await response.write(b"retry: 2000\n\n")
+        async with board.watching():
+            while not board.closed:
+                frame = await board.next(seen, PING_S)
+                if frame is not None:
+                    seen, html = frame
+                    await response.write(sse("board", html))
+                elif not board.closed:
+                    await response.write(sse("ping", ""))
+                if loop.time() - checked >= RECHECK_S:
+                    checked = loop.time()
+                    if not await still_allowed():
+                        await response.write(sse("expired", ""))
+                        break
+    except ConnectionResetError:
+        pass  # the page was closed
+    return response

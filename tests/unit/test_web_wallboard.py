@@ -254,3 +254,25 @@ async def test_shutdown_ends_open_streams(demo: RoutingConfig) -> None:
     await asyncio.wait_for(_next_event(r.content, "board"), 2)
     await asyncio.wait_for(client.close(), 5)  # not the server's 60 s grace for open requests
     assert app.routes.stream.closed
+
+
+async def test_a_stream_whose_session_ends_says_so(
+    web: tuple[WebApp, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, client = web
+    monkeypatch.setattr("ctoengine.web.stream.PING_S", 0.05)
+    monkeypatch.setattr("ctoengine.web.stream.RECHECK_S", 0.1)
+    await login(client, "supervisor")
+    async with client.get("/ui/events") as r:
+        await asyncio.wait_for(_next_event(r.content, "board"), 2)
+        await asyncio.wait_for(_next_event(r.content, "ping"), 2)
+        app.clock.advance(600)  # an open page keeps its session: the stream re-checks (and touches) it
+        for _ in range(40):
+            await asyncio.wait_for(_next_event(r.content, "ping"), 2)
+            (row,) = app.sessions.rows.values()
+            if row[2] == app.clock.wall:
+                break
+        else:
+            raise AssertionError("the open stream did not keep its session fresh")
+        app.sessions.rows.clear()  # logged out elsewhere, or expired
+        await asyncio.wait_for(_next_event(r.content, "expired"), 2)
