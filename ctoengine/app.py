@@ -45,6 +45,7 @@ from ctoengine.sipguard.service import SipGuard
 from ctoengine.state.store import EngineStateStore
 from ctoengine.supervise import Supervisor
 from ctoengine.users.http import UserRoutes
+from ctoengine.web import wiring as web
 
 log = get_logger("ctoengine")
 
@@ -214,6 +215,9 @@ class Engine:
         self.http.access.call_owner = queues.agent_on_call
         UserRoutes(self.http.access, queues.has_agent).register(self.http.routes)
         self._register_admin_routes()
+        web.build(
+            self.settings, queues, self, self.emergency, self.http.access, self.pool, self.ctx.wall
+        ).register(self.http.app)
         await self.http.start(self.settings.http_host, self.settings.http_port)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -32,6 +32,9 @@ _ENV = {
     "CTO_SIP_BLOCKED_CONF": "sip_blocked_conf",
     "CTO_SIP_NEVER_BLOCK": "sip_never_block",
     "CTO_STALL_REPORT_S": "stall_report_s",
+    "CTO_WEB_SESSION_IDLE_S": "web_session_idle_s",
+    "CTO_WEB_SESSION_MAX_S": "web_session_max_s",
+    "CTO_WEB_COOKIE_SECURE": "web_cookie_secure",
 }
 
 
@@ -64,6 +67,17 @@ class Settings(BaseModel):
         default=1.0,
         ge=0,
         description="log the event loop's stack when it is stuck this long (seconds; 0: never)",
+    )
+    web_session_idle_s: int = Field(
+        default=1800,
+        ge=60,
+        description="a web session ends after this many seconds without a request (an open live page counts)",
+    )
+    web_session_max_s: int = Field(
+        default=12 * 3600, ge=300, description="a web session ends this many seconds after its login"
+    )
+    web_cookie_secure: bool = Field(
+        default=False, description="mark the session cookie Secure (set when the pages are served over https)"
     )
 
     @field_validator("ari_url")

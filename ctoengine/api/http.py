@@ -54,8 +54,9 @@ log = get_logger("ctoengine.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PoolGetter = Callable[[], Awaitable[asyncpg.Pool]]
 PUBLIC = frozenset({"/metrics", "/livez", "/readyz", "/healthz", "/api/v1/openapi.json", "/api/v1/docs"})
-# Between centres: the peers' own token, checked by ctoengine.federation.
-OWN_AUTH = ("/api/v1/federation/",)
+# Between centres: the peers' own token, checked by ctoengine.federation; the web pages:
+# their session cookie, role and CSRF token, checked by ctoengine.web on every route.
+OWN_AUTH = ("/api/v1/federation/", "/ui/")
 MAX_BODY = 64 * 1024  # bytes of a request body; more is 413
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DB_TIMEOUT_S = 2.0
