@@ -358,17 +358,23 @@ class DrillStack:
         """Exactly op1..op``n`` logged in (available once idle), every other operator logged out."""
         want = {f"op{i}" for i in range(1, n + 1)}
         deadline = time.monotonic() + timeout
-        states = await self.agents()
-        for agent, state in states.items():
-            if agent in want and state == "logged_out":
-                await self.request("POST", f"/api/v1/agents/{agent}/login", json={})
-            elif agent not in want and state != "logged_out":
-                await self.request("POST", f"/api/v1/agents/{agent}/logout", json={})
+        asked: dict[tuple[str, str], float] = {}  # (agent, action) -> when last asked
         while time.monotonic() < deadline:
             states = await self.agents()
             ok = all((s == "available") if a in want else (s == "logged_out") for a, s in states.items())
             if ok:
                 return
+            # Asked again as states change: an operator paused for missed rings by an earlier
+            # drill (or paused when his wrap-up ends) is unpaused, not waited for in vain.
+            for agent, state in states.items():
+                action = None
+                if agent in want and state in ("logged_out", "paused"):
+                    action = "login" if state == "logged_out" else "unpause"
+                elif agent not in want and state != "logged_out":
+                    action = "logout"
+                if action and time.monotonic() - asked.get((agent, action), -10.0) >= 2.0:
+                    asked[(agent, action)] = time.monotonic()
+                    await self.request("POST", f"/api/v1/agents/{agent}/{action}", json={})
             await asyncio.sleep(0.2)
         raise RuntimeError(f"operators not settled within {timeout} s: {_summary(states)}")
 
