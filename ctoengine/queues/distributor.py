@@ -475,10 +475,9 @@ class Distributor:
     def free_by_topic(self) -> dict[str, list[str]]:
         """Available operators per topic they have, longest idle first (the callback scheduler)."""
         out: dict[str, list[str]] = {}
-        for a in sorted(self.agents.values(), key=lambda a: (a.idle_since, a.id)):
-            if a.state is S.AVAILABLE:
-                for topic in a.spec.skills:
-                    out.setdefault(topic, []).append(a.id)
+        for a in sorted(self._free.values(), key=lambda a: (a.idle_since, a.id)):
+            for topic in a.spec.skills:
+                out.setdefault(topic, []).append(a.id)
         return out
 
     def longest_wait_by_topic(self, now: float) -> dict[str, float]:
