@@ -61,7 +61,9 @@ class PgIndex:
         pool = await self.pool()
         rows = [(a.id, a.topic, a.title, " ".join(a.keywords), a.body) for a in articles]
         async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("DELETE FROM kb_articles WHERE NOT (id = ANY($1::text[]))", [r[0] for r in rows])
+            await conn.execute(
+                "DELETE FROM kb_articles WHERE NOT (id = ANY($1::text[]))", [r[0] for r in rows]
+            )
             await conn.executemany(
                 """INSERT INTO kb_articles (id, topic, title, keywords, body) VALUES ($1, $2, $3, $4, $5)
                    ON CONFLICT (id) DO UPDATE SET topic = EXCLUDED.topic, title = EXCLUDED.title,
