@@ -12,8 +12,6 @@ import asyncpg
 from ctoengine.appeals.model import NewAppeal
 
 PoolGetter = Callable[[], Awaitable[asyncpg.Pool]]
-COLUMNS = """id, call_id, topic, subtopic, outcome, note, agent_id, user_name, created_at,
-             complaint_status, complaint_updated_at, complaint_updated_by"""
 HISTORY = """
 SELECT c.call_id, c.started_at, c.topic, c.disposition, c.agent_id,
        COALESCE((SELECT json_agg(json_build_object('topic', a.topic, 'subtopic', a.subtopic,
@@ -60,9 +58,11 @@ class PgAppeals:
         pool = await self.pool()
         status = "new" if a.outcome == "complaint_registered" else None
         row = await pool.fetchrow(
-            f"""INSERT INTO call_appeals (call_id, centre, topic, subtopic, outcome, note, agent_id,
-                                          user_name, complaint_status)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}""",
+            """INSERT INTO call_appeals (call_id, centre, topic, subtopic, outcome, note, agent_id,
+                                         user_name, complaint_status)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               RETURNING id, call_id, topic, subtopic, outcome, note, agent_id, user_name, created_at,
+                         complaint_status, complaint_updated_at, complaint_updated_by""",
             a.call_id, a.centre, a.topic, a.subtopic, a.outcome, a.note, a.agent_id, a.user_name, status,
         )  # fmt: skip
         return view(row)
@@ -70,9 +70,11 @@ class PgAppeals:
     async def set_status(self, appeal_id: int, status: str, by: str) -> dict[str, Any] | None:
         pool = await self.pool()
         row = await pool.fetchrow(
-            f"""UPDATE call_appeals SET complaint_status = $2, complaint_updated_at = now(),
-                       complaint_updated_by = $3
-                WHERE id = $1 AND complaint_status IS NOT NULL RETURNING {COLUMNS}""",
+            """UPDATE call_appeals SET complaint_status = $2, complaint_updated_at = now(),
+                      complaint_updated_by = $3
+               WHERE id = $1 AND complaint_status IS NOT NULL
+               RETURNING id, call_id, topic, subtopic, outcome, note, agent_id, user_name, created_at,
+                         complaint_status, complaint_updated_at, complaint_updated_by""",
             appeal_id, status, by,
         )  # fmt: skip
         if row is not None:

@@ -10,9 +10,9 @@ from typing import Any, cast
 from argon2 import PasswordHasher
 
 from ctoengine.admin.emergency import EmergencyState
+from ctoengine.agents.states import AgentState, InvalidAgentTransition
 from ctoengine.appeals.model import NewAppeal
 from ctoengine.appeals.store import NotAComplaint
-from ctoengine.agents.states import AgentState, InvalidAgentTransition
 from ctoengine.config import RoutingConfig
 from ctoengine.errors import DatabaseError
 from ctoengine.users.policy import Principal, Role
