@@ -36,8 +36,8 @@ class AppealRoutes:
         add = routes.add
         # fmt: off
         add("POST", "/api/v1/calls/{call_id}/appeal", self.register_appeal, op="registerAppeal",
-            tag="appeals", summary="Register an appeal (topic, sub-topic, outcome) on a call", input=AppealBody,
-            output=AppealView, status=201, errors=(404, 422))
+            tag="appeals", summary="Register an appeal (topic, sub-topic, outcome) on a call",
+            input=AppealBody, output=AppealView, status=201, errors=(404, 422))
         add("PATCH", "/api/v1/appeals/{appeal_id}", self.complaint_status, op="setComplaintStatus",
             tag="appeals", summary="Move a complaint on in its registry (supervisor)", input=ComplaintBody,
             output=AppealView, errors=(404, 409))
