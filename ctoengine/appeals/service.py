@@ -37,13 +37,22 @@ class Appeals:
         self.call_owner = call_owner
 
     async def register(
-        self, who: Principal, call_id: str, topic: str, subtopic: str, outcome: str, note: str
+        self,
+        who: Principal,
+        call_id: str,
+        topic: str,
+        subtopic: str,
+        outcome: str,
+        note: str,
+        owner: str | None = None,
     ) -> dict[str, Any]:
+        """``owner``: the operator whose call it is, when the caller knows it already (the
+        workplace keeps an operator's last call for an appeal finished after the wrap-up)."""
         routing = self.routing()
         wrong = problem(routing, topic, subtopic, outcome, note)
         if wrong is not None:
             raise Unprocessable(wrong, error_id="bad_appeal")
-        owner = self.call_owner(call_id)
+        owner = owner or self.call_owner(call_id)
         if who.role is Role.OPERATOR and (owner is None or owner != who.agent):
             raise Forbidden(
                 "Обращение регистрируется только по своему текущему вызову.", error_id="not_own_call"

@@ -65,6 +65,7 @@ class PgAppeals:
                          complaint_status, complaint_updated_at, complaint_updated_by""",
             a.call_id, a.centre, a.topic, a.subtopic, a.outcome, a.note, a.agent_id, a.user_name, status,
         )  # fmt: skip
+        assert row is not None  # INSERT ... RETURNING gives its row
         return view(row)
 
     async def set_status(self, appeal_id: int, status: str, by: str) -> dict[str, Any] | None:

@@ -13,4 +13,4 @@ _MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": 
 
 
 def to_html(markdown: str) -> str:
-    return _MD.render(markdown)
+    return str(_MD.render(markdown))
