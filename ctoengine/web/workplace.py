@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -154,14 +155,16 @@ class Workplace:
             return True
         return v is not None and v.user.role is Role.OPERATOR
 
-    def _action(self, run: Callable[..., object]) -> Handler:
+    def _action(
+        self, run: Callable[[Principal, str | None, Mapping[str, str]], Awaitable[dict[str, Any]]]
+    ) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             v = await self.web._visitor(request, OPERATOR)
             raw = await request.post()
             form = {k: str(val) for k, val in raw.items() if isinstance(val, str)}
             if not csrf_ok(v.session_id, request.headers.get("X-CSRF-Token") or form.get("csrf")):
                 raise Forbidden("Форма устарела: обновите страницу и повторите.", error_id="csrf")
-            answer = await run(v.user, request.remote, form)  # type: ignore[misc]
+            answer = await run(v.user, request.remote, form)
             return web.json_response(answer)
 
         return handler
