@@ -21,6 +21,10 @@ from ctoengine.admin.emergency import EmergencySwitch
 from ctoengine.admin.http import AdminRoutes
 from ctoengine.agents.http import AgentRoutes
 from ctoengine.api.http import HttpApi
+from ctoengine.appeals.history import History
+from ctoengine.appeals.http import AppealRoutes
+from ctoengine.appeals.service import Appeals
+from ctoengine.appeals.store import PgAppeals
 from ctoengine.ari.client import AriClient
 from ctoengine.ari.connection import AriConnection
 from ctoengine.callbacks.http import CallbackRoutes
@@ -32,6 +36,8 @@ from ctoengine.config import ConfigError, RoutingConfig, is_open, load_routing
 from ctoengine.db.pool import SharedPool, create_pool
 from ctoengine.errors import AriAuthError, AriError
 from ctoengine.federation.service import FederationService
+from ctoengine.kb.index import PgIndex
+from ctoengine.kb.service import KnowledgeBase
 from ctoengine.logs import get_logger
 from ctoengine.metrics.registry import Metrics, measure_loop_lag
 from ctoengine.metrics.stalls import StallWatch
@@ -119,6 +125,8 @@ class Engine:
         self._ari_runs = 0
         self._ari_running = False
         self.callbacks: CallbackService | None = None
+        self.kb = KnowledgeBase(PgIndex(self.pool))
+        self._kb_reload: asyncio.Task[list[str]] | None = None
 
     def _status_provider(self) -> StatusProvider:
         cfg = getattr(getattr(self.routing, "self_service", None), "application_status", None)
@@ -167,6 +175,9 @@ class Engine:
         self._file_routing = new
         self.routing = self.emergency.with_override(new)
         self.metrics.config_reloads.labels("ok").inc()
+        # The knowledge base follows the file (its folder may have changed, or its articles).
+        with contextlib.suppress(RuntimeError):  # no event loop: nothing serves the articles yet
+            self._kb_reload = asyncio.get_running_loop().create_task(self.kb.load(new.workplace.kb_dir))
         log.info("config_reloaded", file=str(self.settings.routing_file))
         return []
 
@@ -212,12 +223,20 @@ class Engine:
         self.dispatcher.listeners.append(queues.on_ari_event)
         routes = AgentRoutes(queues, lambda: self.routing.pause_reasons)
         routes.register(self.http.routes)
-        self.http.access.call_owner = queues.agent_on_call
+        # An operator's own call: connected, rung, or the one of his wrap-up (its appeal).
+        self.http.access.call_owner = queues.call_owner
         UserRoutes(self.http.access, queues.has_agent).register(self.http.routes)
         self._register_admin_routes()
-        web.build(
+        appeal_store = PgAppeals(self.pool)
+        appeals = Appeals(appeal_store, lambda: self.routing, queues.call_owner)
+        history = History(appeal_store, self.http.access.audit, self.ctx.wall)
+        AppealRoutes(appeals, history).register(self.http.routes)
+        await self.kb.load(self.routing.workplace.kb_dir)
+        pages = web.build(
             self.settings, queues, self, self.emergency, self.http.access, self.pool, self.ctx.wall
-        ).register(self.http.app)
+        )
+        pages.register(self.http.app)
+        web.workplace(pages, queues, appeals, history, self.kb, self.http.access).register(self.http.app)
         await self.http.start(self.settings.http_host, self.settings.http_port)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

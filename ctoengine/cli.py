@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ctoengine import __version__
 from ctoengine.errors import CtoError, SettingsError
+from ctoengine.reports.appeals import BY as APPEALS_BY
 from ctoengine.reports.figures import BY_CHOICES
 
 
@@ -50,7 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--from", dest="start", required=True, help="first day (2026-11-22) or local date-time")
     r.add_argument("--to", dest="end", help="end, exclusive (default: one day after --from)")
     r.add_argument(
-        "--by", choices=BY_CHOICES, default="hour", help="one line per hour, topic, queue or agent"
+        "--by",
+        choices=(*BY_CHOICES, *APPEALS_BY),
+        default="hour",
+        help="calls per hour, topic, queue or agent; or appeals per (topic/)subtopic or outcome",
     )
     r.add_argument(
         "--tz", default="Europe/Moscow", help="time zone of the dates and hours (default Europe/Moscow)"

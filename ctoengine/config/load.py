@@ -226,6 +226,17 @@ def _semantic(cfg: RoutingConfig, c: _Checker, base: Path, check_audio: bool = T
                     c.add(("federation", "peers", name, "topics", i), f"topic {topic!r} is not in topics")
     if "no_answer" not in cfg.pause_reasons:
         c.add(("pause_reasons",), "pause_reasons must include 'no_answer' (used by ring-no-answer)")
+    _workplace(cfg, c, topics)
+
+
+def _workplace(cfg: RoutingConfig, c: _Checker, topics: set[str]) -> None:
+    """The appeals' catalogue names known topics; the knowledge base's folder exists."""
+    wp = cfg.workplace
+    for topic in wp.subtopics:
+        if topic not in topics:
+            c.add(("workplace", "subtopics", topic), f"topic {topic!r} is not in topics", key=True)
+    if wp.kb_dir is not None and not wp.kb_dir.is_dir():
+        c.add(("workplace", "kb_dir"), f"knowledge-base folder {wp.kb_dir} does not exist")
 
 
 def _callbacks(cfg: RoutingConfig, c: _Checker, topics: set[str], prompts: list[tuple[Path_, str]]) -> None:
@@ -280,6 +291,9 @@ def load_routing(path: Path | str, check_audio: bool = True) -> RoutingConfig:
     base = path.resolve().parent
     if isinstance(data.get("prompts_dir"), str):
         data["prompts_dir"] = str((base / data["prompts_dir"]).resolve())
+    workplace = data.get("workplace")
+    if isinstance(workplace, dict) and isinstance(workplace.get("kb_dir"), str):
+        workplace["kb_dir"] = str((base / workplace["kb_dir"]).resolve())
     try:
         cfg = RoutingConfig.model_validate(data)
     except ValidationError as e:

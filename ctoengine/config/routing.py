@@ -349,6 +349,44 @@ class Callback(_M):
     )
 
 
+SUBTOPIC_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class Workplace(_M):
+    """The operators' workplace (docs/workplace.md): the appeals' catalogue, the knowledge
+    base and the bounded extension of a wrap-up."""
+
+    subtopics: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Topic code -> its sub-topics of appeals, code -> title: what the operator picks"
+        " when registering an appeal (and what `ctoengine report --by subtopic` counts)",
+    )
+    kb_dir: Path | None = Field(
+        default=None,
+        description="Folder of the knowledge base: <topic>/<article>.md with front matter (title,"
+        " keywords); relative to this file. None: no knowledge base",
+    )
+    wrap_up_extend_s: float = Field(
+        default=30.0, gt=0, le=600, description="'Need more time' lengthens the wrap-up by this much"
+    )
+    wrap_up_extend_max_s: float = Field(
+        default=120.0, ge=0, le=3600, description="At most this much extra wrap-up per call, in all"
+    )
+
+    @field_validator("subtopics")
+    @classmethod
+    def _codes(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for topic, subs in v.items():
+            for code, title in subs.items():
+                if not SUBTOPIC_RE.match(code):
+                    raise ValueError(
+                        f"sub-topic {code!r} of {topic!r}: a code is a-z, 0-9 and '_', starting with a letter"
+                    )
+                if not title.strip():
+                    raise ValueError(f"sub-topic {code!r} of {topic!r} needs a title")
+        return v
+
+
 class RoutingConfig(_M):
     """The routing file of one centre (reference: docs/routing.md)."""
 
@@ -387,6 +425,10 @@ class RoutingConfig(_M):
         default=None, description="Callbacks: the offer while waiting and the dialling (needs outbound)"
     )
     outbound: Outbound | None = Field(default=None, description="The outbound trunk callbacks dial on")
+    workplace: Workplace = Field(
+        default_factory=Workplace,
+        description="The operators' workplace: sub-topics of appeals, knowledge base, wrap-up extension",
+    )
 
     # --- lookups the engine uses ----------------------------------------
     def media(self, prompt: str) -> str:
@@ -397,6 +439,9 @@ class RoutingConfig(_M):
 
     def flow_for(self, did: str) -> str | None:
         return next((n.flow for n in self.numbers if n.did == did), None)
+
+    def subtopic_title(self, topic: str, subtopic: str) -> str | None:
+        return self.workplace.subtopics.get(topic, {}).get(subtopic)
 
     def queue_for_topic(self, topic: str) -> str:
         if topic in self.queues:

@@ -55,6 +55,7 @@ class QueueSpec:
     relax: tuple[tuple[float, int], ...] = ()  # (after_s, min_level)
     general_after_s: float | None = None
     missed_rings_to_pause: int = 2
+    wrap_up_extend_max_s: float = 120.0  # "need more time": at most this much longer in all
 
 
 # --- events -------------------------------------------------------------------
@@ -154,6 +155,22 @@ class Unreserve:
 
 
 @dataclass(frozen=True, slots=True)
+class WrapUpDone:
+    """The operator is ready before his wrap-up ends ("ready now" on the workplace)."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WrapUpExtend:
+    """ "Need more time": the wrap-up goes on ``seconds`` longer, within ``wrap_up_extend_max_s``
+    of its queue in all (a bound, so that an operator cannot hide in wrap-up)."""
+
+    agent_id: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """A timer of the distributor fired (the shell passes the name back)."""
 
@@ -215,6 +232,15 @@ class _Talk:
     answered_at: float
 
 
+@dataclass
+class WrapUp:
+    """One operator's wrap-up: when it ends, and how much it was extended by so far."""
+
+    call_id: str
+    until: float
+    extended_s: float = 0.0
+
+
 Command = (
     RingAgent | CancelRing | Announce | QueueExit | QueueLog | AgentStateChanged | StartTimer | CancelTimer
 )
@@ -232,6 +258,7 @@ class Distributor:
     # Operators now AVAILABLE, kept by each Agent's listener: an event then costs the free
     # operators and the waiting callers, not every operator of the centre.
     _free: dict[str, Agent] = field(default_factory=dict)
+    wraps: dict[str, WrapUp] = field(default_factory=dict)  # operator id -> his wrap-up now
 
     def __post_init__(self) -> None:
         self.agents = {s.id: Agent(s, listener=self._on_agent_change) for s in self.agent_specs}
@@ -298,6 +325,13 @@ class Distributor:
                 out += self._transfer(c, a, q, now)
             case Tick(name=name):
                 out += self._tick(name, now)
+            case WrapUpDone(agent_id=a):
+                ag = self._agent(a)
+                if ag.state is not S.WRAP_UP:
+                    raise InvalidAgentTransition(a, ag.state, S.AVAILABLE)
+                out += [CancelTimer(f"wrap:{a}"), *self._wrap_over(ag, now)]
+            case WrapUpExtend(agent_id=a, seconds=seconds):
+                out += self._extend_wrap(self._agent(a), seconds)
             case Reserve() | Connected() | Unreserve():
                 out += self._callback(event, now)
         out += self._assign(now)
@@ -402,8 +436,40 @@ class Distributor:
             times.append(now - talk.answered_at + spec.wrap_up_s)
         ag.wrap_queue = queue
         out: list[Command] = [ag.set(S.WRAP_UP, now, queue)]
+        self.wraps[agent_id] = WrapUp(call_id, now + spec.wrap_up_s)
         out.append(StartTimer(f"wrap:{agent_id}", now + spec.wrap_up_s))
         return out
+
+    def _extend_wrap(self, ag: Agent, seconds: float) -> list[Command]:
+        """Longer by ``seconds``, cut to what the bound leaves; nothing once it is used up."""
+        wrap = self.wraps.get(ag.id)
+        if ag.state is not S.WRAP_UP or wrap is None:
+            raise InvalidAgentTransition(ag.id, ag.state, S.WRAP_UP)
+        grant = min(max(0.0, seconds), self.wrap_extension_left(ag.id))
+        if grant <= 0:
+            return []
+        wrap.until += grant
+        wrap.extended_s += grant
+        return [StartTimer(f"wrap:{ag.id}", wrap.until)]
+
+    def wrap_extension_left(self, agent_id: str) -> float:
+        """Seconds the operator's wrap-up may still be extended by (0 when not in wrap-up)."""
+        wrap = self.wraps.get(agent_id)
+        ag = self.agents.get(agent_id)
+        if wrap is None or ag is None or ag.state is not S.WRAP_UP:
+            return 0.0
+        spec = self.queues.get(ag.wrap_queue or "")
+        limit = spec.wrap_up_extend_max_s if spec is not None else 0.0
+        return max(0.0, limit - wrap.extended_s)
+
+    def _wrap_over(self, ag: Agent, now: float) -> list[Command]:
+        """The end of a wrap-up (its timer, or "ready now"): a pause or logout asked meanwhile applies."""
+        self.wraps.pop(ag.id, None)
+        to, reason = (ag.pending or S.AVAILABLE), (ag.pending_reason or "wrap_up_done")
+        if to is S.AVAILABLE and not ag.reachable:
+            to = S.UNAVAILABLE
+        ag.pending = ag.pending_reason = None
+        return [ag.set(to, now, reason if to is not S.AVAILABLE else "wrap_up_done")]
 
     def _transfer(self, call_id: str, agent_id: str, queue: str, now: float) -> list[Command]:
         """Blind transfer by an operator: the caller re-enters ``queue`` keeping his first wait."""
@@ -417,11 +483,7 @@ class Distributor:
             ag = self.agents.get(key)
             if ag is None or ag.state is not S.WRAP_UP:
                 return []
-            to, reason = (ag.pending or S.AVAILABLE), (ag.pending_reason or "wrap_up_done")
-            if to is S.AVAILABLE and not ag.reachable:
-                to = S.UNAVAILABLE
-            ag.pending = ag.pending_reason = None
-            return [ag.set(to, now, reason if to is not S.AVAILABLE else "wrap_up_done")]
+            return self._wrap_over(ag, now)
         w = self.waiting.get(key)
         if w is None:
             return []
@@ -591,7 +653,9 @@ class Distributor:
             if state is S.AVAILABLE:
                 available += 1
             elif state is S.WRAP_UP:
-                wrap_left.append(max(0.0, spec.wrap_up_s - (now - a.since)))
+                wrap = self.wraps.get(a.id)
+                end = wrap.until if wrap is not None else a.since + spec.wrap_up_s
+                wrap_left.append(max(0.0, end - now))
         return (available, wrap_left, staffed) if staffed else None
 
     def handle_time(self, queue: str) -> float:
@@ -697,6 +761,8 @@ __all__ = [
     "Tick",
     "TransferToQueue",
     "Unreserve",
+    "WrapUpDone",
+    "WrapUpExtend",
     "wait_at_position",
     "waits_for_positions",
 ]

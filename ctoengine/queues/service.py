@@ -278,6 +278,25 @@ class QueueService:
             raise ValueError(action)
         self.feed(event)
 
+    def call_owner(self, call_id: str) -> str | None:
+        """The operator whose call it is now: connected, rung, or in the wrap-up after it (the
+        workplace's appeal is registered then too)."""
+        owner = self.agent_on_call(call_id)
+        if owner is None:
+            owner = next((a for a, w in self.dist.wraps.items() if w.call_id == call_id), None)
+        return owner
+
+    def call_record(self, call_id: str) -> CallRecord | None:
+        """The record so far of a call in a queue phase (the workplace's call card)."""
+        task = self.calls.get(call_id)
+        return task.record if task is not None else None
+
+    def wrap_up(self, agent_id: str, action: str, seconds: float = 0.0) -> None:
+        """The workplace's "ready now" (``ready``) and "need more time" (``extend``); raises
+        InvalidAgentTransition outside a wrap-up."""
+        event = q.WrapUpDone(agent_id) if action == "ready" else q.WrapUpExtend(agent_id, seconds)
+        self.feed(event)
+
     def agent_view(self, agent_id: str) -> dict[str, Any]:
         a = self.dist.agents[agent_id]
         return {
@@ -472,10 +491,13 @@ def build_distributor(cfg: RoutingConfig) -> q.Distributor:
             relax=tuple((step.after_s, step.min_level) for step in queue.relax),
             general_after_s=queue.general_after_s,
             missed_rings_to_pause=queue.missed_rings_to_pause,
+            wrap_up_extend_max_s=cfg.workplace.wrap_up_extend_max_s,
         )
     covered = {s.topic for s in specs.values()}
     for topic in cfg.topics:
         if topic.code not in covered and topic.code not in specs:
-            specs[topic.code] = q.QueueSpec(name=topic.code, topic=topic.code)
+            specs[topic.code] = q.QueueSpec(
+                name=topic.code, topic=topic.code, wrap_up_extend_max_s=cfg.workplace.wrap_up_extend_max_s
+            )
     agents = [AgentSpec(o.id, o.endpoint, dict(o.skills), o.line) for o in cfg.operators]
     return q.Distributor(specs, agents)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import asyncpg
 
 from ctoengine.errors import DatabaseError, UsageError
-from ctoengine.reports import callbacks, render
+from ctoengine.reports import appeals, callbacks, render
 from ctoengine.reports.figures import Call, summarise
 
 QUERY = """
@@ -77,6 +77,8 @@ async def run(
     """The terminal text; writes the CSV and the chart when asked."""
     tz = zone(tz_name)
     t0, t1 = period(start, end, tz)
+    if by in appeals.BY:
+        return await _appeals(dsn, t0, t1, by, tz_name, centre, csv_path, chart_path)
     calls, requests = await fetch(dsn, t0, t1, centre)
     groups, total = summarise(calls, by, tz)
     where = f" centre {centre}" if centre else ""
@@ -93,4 +95,34 @@ async def run(
             text += f"\nchart: {chart_path}"
     except OSError as e:
         raise UsageError(f"cannot write {e.filename}: {e.strerror}") from None
+    return text
+
+
+async def _appeals(
+    dsn: str, t0: datetime, t1: datetime, by: str, tz_name: str, centre: str | None,
+    csv_path: Path | None, chart_path: Path | None,
+) -> str:  # fmt: skip
+    """``--by subtopic`` / ``--by outcome``: the appeals registered in the period."""
+    if chart_path is not None:
+        raise UsageError(f"--chart is drawn for calls; --by {by} counts appeals: a table and a CSV only")
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except (OSError, asyncpg.PostgresError) as e:
+        raise DatabaseError(f"cannot reach the database: {e}") from None
+    try:
+        rows = await conn.fetch(appeals.QUERY, t0, t1, centre)
+    except asyncpg.PostgresError as e:
+        raise DatabaseError(f"report query failed: {e}") from None
+    finally:
+        await conn.close()
+    found, total = appeals.lines((appeals.Appeal(**dict(r)) for r in rows), by)
+    where = f" centre {centre}" if centre else ""
+    title = f"Appeals{where} from {t0:%Y-%m-%d %H:%M} to {t1:%Y-%m-%d %H:%M} ({tz_name}), by {by}"
+    text = appeals.table(by, found, total, title)
+    if csv_path is not None:
+        try:
+            appeals.write_csv(csv_path, by, found, total)
+        except OSError as e:
+            raise UsageError(f"cannot write {e.filename}: {e.strerror}") from None
+        text += f"\nCSV: {csv_path}"
     return text

@@ -9,6 +9,7 @@ from ctoengine.admin.emergency import EmergencyState
 from ctoengine.config import RoutingConfig
 from ctoengine.metrics.sla import RollingSla
 from ctoengine.queues.distributor import Distributor
+from ctoengine.records.model import CallRecord
 from ctoengine.users.store import AuditEntry
 
 
@@ -50,3 +51,22 @@ class Auditor(Protocol):
     """``ctoengine.api.http.Access.audit``: one ``audit_log`` row; never raises."""
 
     async def audit(self, entry: AuditEntry) -> None: ...
+
+
+class Desk(Protocol):
+    """The queue service as the operators' workplace uses it (``QueueService``)."""
+
+    @property
+    def dist(self) -> Distributor: ...
+
+    def now(self) -> float: ...
+
+    def has_queue(self, name: str) -> bool: ...
+
+    def agent_action(self, agent_id: str, action: str, reason: str | None = None) -> None: ...
+
+    def call_record(self, call_id: str) -> CallRecord | None: ...
+
+    def wrap_up(self, agent_id: str, action: str, seconds: float = 0.0) -> None: ...
+
+    async def transfer(self, call_id: str, queue: str | None, agent: str | None) -> str | None: ...

@@ -1,4 +1,5 @@
-"""The routes under ``/ui/``: login, logout, the wallboard, its stream and actions, the workplace.
+"""The routes under ``/ui/``: login, logout, the wallboard, its stream and actions (the
+workplace's are ``ctoengine.web.workplace``'s).
 
 Every route checks the session and the role itself (``ctoengine.api.http.Access``
 leaves ``/ui/`` to it): a page without a session redirects to the login, a
@@ -68,7 +69,6 @@ class WebRoutes:
         r.add_post("/ui/login", self._page(self._login))
         r.add_post("/ui/logout", self._page(self._logout))
         r.add_get("/ui/wallboard", self._page(self._wallboard))
-        r.add_get("/ui/workplace", self._page(self._workplace))
         r.add_get("/ui/wallboard.json", self._board_json)
         r.add_get("/ui/events", self._events)
         r.add_post("/ui/actions/agent", self._action("agent"))
@@ -199,10 +199,6 @@ class WebRoutes:
             pause_reasons=list(routing.pause_reasons),
             is_admin=v.user.role in ADMIN,
         )
-
-    async def _workplace(self, request: web.Request) -> web.Response:
-        v = await self._page_visitor(request, ALL)
-        return self._html("workplace.html", visitor=v)
 
     async def _board_json(self, request: web.Request) -> web.Response:
         await self._visitor(request, STAFF)

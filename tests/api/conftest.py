@@ -18,13 +18,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from ctoengine.admin.http import AdminRoutes
 from ctoengine.agents.http import AgentRoutes
 from ctoengine.api.http import HttpApi
+from ctoengine.appeals.history import History
+from ctoengine.appeals.http import AppealRoutes
+from ctoengine.appeals.service import Appeals
 from ctoengine.callbacks.http import CallbackRoutes
+from ctoengine.config import RoutingConfig, load_routing
 from ctoengine.config.routing import Federation
 from ctoengine.federation.service import FederationService
 from ctoengine.metrics.registry import Metrics
 from ctoengine.users.http import UserRoutes
 from tests.api.fakes import (
     T0,
+    FakeAppeals,
     FakeCallbacks,
     FakeEmergency,
     FakeHost,
@@ -38,6 +43,15 @@ PEER_TOKEN_ENV = "CTO_TEST_PEER_TOKEN"
 PEER_TOKEN = "peer-token"
 PAUSE_REASONS = ("break", "lunch", "training")
 ROUTING_FILE = Path("/etc/ctoengine/routing.yaml")
+DEMO = Path(__file__).resolve().parents[2] / "config" / "demo.yaml"
+_DEMO: list[RoutingConfig] = []
+
+
+def demo_routing() -> RoutingConfig:
+    """The demo routing file (its appeals' catalogue), read once; prompts' audio not needed."""
+    if not _DEMO:
+        _DEMO.append(load_routing(DEMO, check_audio=False))
+    return _DEMO[0]
 
 
 class FakeFederation(FederationService):
@@ -80,9 +94,10 @@ class Api:
     store: FakeUserStore
     host: FakeHost
     emergency: FakeEmergency
+    appeals: FakeAppeals
 
 
-def build(store: FakeUserStore) -> tuple[HttpApi, FakeQueues, FakeHost, FakeEmergency]:
+def build(store: FakeUserStore) -> tuple[HttpApi, FakeQueues, FakeHost, FakeEmergency, FakeAppeals]:
     """The engine's HTTP application as ``Engine.start`` wires it, over fakes."""
     http = HttpApi(BOOT, Metrics(), _health, store=store)
     queues, host, emergency = FakeQueues(), FakeHost(), FakeEmergency()
@@ -92,7 +107,10 @@ def build(store: FakeUserStore) -> tuple[HttpApi, FakeQueues, FakeHost, FakeEmer
     UserRoutes(http.access, queues.has_agent, clock=lambda: 0.0).register(http.routes)
     AdminRoutes(host, emergency, ROUTING_FILE, lambda: T0).register(http.routes)
     CallbackRoutes(FakeCallbacks()).register(http.routes)
-    return http, queues, host, emergency
+    appeals = FakeAppeals()
+    service = Appeals(appeals, demo_routing, queues.agent_on_call)
+    AppealRoutes(service, History(appeals, http.access.audit, lambda: T0)).register(http.routes)
+    return http, queues, host, emergency, appeals
 
 
 @pytest.fixture(autouse=True)
@@ -113,11 +131,11 @@ def peer_token() -> Iterator[None]:
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
     store = FakeUserStore()
-    http, queues, host, emergency = build(store)
+    http, queues, host, emergency, appeals = build(store)
     client = TestClient(TestServer(http.app))
     await client.start_server()
     try:
-        yield Api(http, client, queues, store, host, emergency)
+        yield Api(http, client, queues, store, host, emergency, appeals)
     finally:
         await client.close()
 

@@ -11,6 +11,8 @@ from argon2 import PasswordHasher
 
 from ctoengine.admin.emergency import EmergencyState
 from ctoengine.agents.states import AgentState, InvalidAgentTransition
+from ctoengine.appeals.model import NewAppeal
+from ctoengine.appeals.store import NotAComplaint
 from ctoengine.config import RoutingConfig
 from ctoengine.errors import DatabaseError
 from ctoengine.users.policy import Principal, Role
@@ -217,3 +219,60 @@ class FakeCallbacks:
             "done_at": T0 + timedelta(minutes=5),
         }
         return [row][:limit] if status in (None, "done") else []
+
+
+class FakeAppeals:
+    """``AppealStore`` in memory: call c-done has a record; the number 79161234567 called before."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.looked_up: list[tuple[str, str]] = []
+
+    async def add(self, a: NewAppeal) -> dict[str, Any]:
+        complaint = a.outcome == "complaint_registered"
+        row = {
+            "id": len(self.rows) + 1,
+            "call_id": a.call_id,
+            "topic": a.topic,
+            "subtopic": a.subtopic,
+            "outcome": a.outcome,
+            "note": a.note,
+            "agent_id": a.agent_id,
+            "user_name": a.user_name,
+            "created_at": T0.isoformat(),
+            "complaint_status": "new" if complaint else None,
+            "complaint_updated_at": None,
+            "complaint_updated_by": None,
+        }
+        self.rows.append(row)
+        return row
+
+    async def set_status(self, appeal_id: int, status: str, by: str) -> dict[str, Any] | None:
+        row = next((r for r in self.rows if r["id"] == appeal_id), None)
+        if row is None:
+            return None
+        if row["complaint_status"] is None:
+            raise NotAComplaint(appeal_id)
+        row.update(complaint_status=status, complaint_updated_at=T0.isoformat(), complaint_updated_by=by)
+        return row
+
+    async def call_exists(self, call_id: str) -> bool:
+        return call_id == "c-done"
+
+    async def history(
+        self, number: str, since: datetime, other_than: str, limit: int
+    ) -> list[dict[str, Any]]:
+        self.looked_up.append((number, other_than))
+        if number != "79161234567":
+            return []
+        appeal = {"topic": "passport", "subtopic": "lost", "outcome": "consulted"}
+        return [
+            {
+                "call_id": "c-done",
+                "started_at": T0.isoformat(),
+                "topic": "passport",
+                "disposition": "answered",
+                "agent_id": "op1",
+                "appeals": [appeal],
+            }
+        ]

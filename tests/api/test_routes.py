@@ -156,6 +156,85 @@ async def test_callbacks(api: Api) -> None:
     assert r.status == 400 and (await r.json())["details"]["fields"][0]["path"] == "status"
 
 
+async def test_appeals(api: Api) -> None:
+    body = {"topic": "passport", "subtopic": "lost", "outcome": "complaint_registered", "note": "Долго ждал"}
+    r = await api.client.post("/api/v1/calls/c-op1/appeal", json=body, headers=bearer("cto_op1"))
+    assert r.status == 201, await r.text()
+    appeal = await r.json()
+    assert appeal == {
+        "id": 1,
+        "call_id": "c-op1",
+        "topic": "passport",
+        "subtopic": "lost",
+        "outcome": "complaint_registered",
+        "note": "Долго ждал",
+        "agent_id": "op1",
+        "user_name": "op1",
+        "created_at": T0.isoformat(),
+        "complaint_status": "new",
+        "complaint_updated_at": None,
+        "complaint_updated_by": None,
+    }
+    # A supervisor on a call that is over (it has a record); the admin below is staff too.
+    done = await call(api, "registerAppeal", "POST", "/api/v1/calls/c-done/appeal", 201,
+                      json={**body, "outcome": "consulted", "note": ""})  # fmt: skip
+    assert (done["agent_id"], done["complaint_status"]) == (None, None)
+    moved = await call(api, "setComplaintStatus", "PATCH", "/api/v1/appeals/1", json={"status": "forwarded"})
+    assert (moved["complaint_status"], moved["complaint_updated_by"]) == ("forwarded", "admin")
+    r = await api.client.patch("/api/v1/appeals/2", json={"status": "answered"}, headers=ADMIN)
+    assert (r.status, (await r.json())["error"]) == (409, "not_a_complaint")
+    r = await api.client.patch("/api/v1/appeals/99", json={"status": "answered"}, headers=ADMIN)
+    assert r.status == 404
+    r = await api.client.post("/api/v1/calls/c-op1/appeal", json={**body, "subtopic": "fee"}, headers=ADMIN)
+    assert (r.status, (await r.json())["error"]) == (422, "bad_appeal")  # egrul's, not passport's
+    r = await api.client.post("/api/v1/calls/c-op2/appeal", json=body, headers=bearer("cto_op1"))
+    assert r.status == 403  # op2's call
+    r = await api.client.post("/api/v1/calls/c-gone/appeal", json=body, headers=ADMIN)
+    assert (r.status, (await r.json())["error"]) == (404, "unknown_call")
+    r = await api.client.patch("/api/v1/appeals/1", json={"status": "new"}, headers=bearer("cto_op1"))
+    assert r.status == 403
+    appeal, status = "call.appeal", "appeal.status"
+    assert [e.action for e in api.store.audited] == [
+        appeal,
+        appeal,
+        status,
+        status,
+        status,
+        appeal,
+        appeal,
+        appeal,
+        status,
+    ]
+
+
+async def test_caller_history_is_audited(api: Api) -> None:
+    found = await call(api, "callerHistory", "GET", "/api/v1/history?number=79161234567")
+    assert found == [
+        {
+            "call_id": "c-done",
+            "started_at": T0.isoformat(),
+            "topic": "passport",
+            "disposition": "answered",
+            "agent_id": "op1",
+            "appeals": [{"topic": "passport", "subtopic": "lost", "outcome": "consulted"}],
+        }
+    ]
+    (entry,) = api.store.audited
+    assert (entry.user, entry.action, entry.target, entry.status) == (
+        "admin",
+        "history.lookup",
+        "+7 9** *** **67",
+        200,
+    )
+    assert entry.details == {"via": "api", "number": "+7 9** *** **67", "days": 30, "found": 1}
+    assert "79161234567" not in str(entry)
+    r = await api.client.get("/api/v1/history?number=79161234567", headers=bearer("cto_op1"))
+    assert r.status == 403  # operators see the history of their own call on the card only
+    r = await api.client.get("/api/v1/history?number=abc", headers=ADMIN)
+    assert r.status == 400
+    assert len(api.store.audited) == 1
+
+
 async def test_every_route_has_a_happy_path(api: Api) -> None:
     covered = set(re.findall(r'call\(\s*api,\s*"(\w+)"', SOURCE))
     assert {r.op for r in api.http.routes.all} - covered == set()

@@ -22,7 +22,8 @@ E2E_ROUTING = E2E_RUN / "routing.yaml"
 
 def e2e_routing_text() -> str:
     prompts = ROOT / "prompts" / "ru"
-    return E2E_SOURCE.read_text(encoding="utf-8").replace("../../../prompts/ru", str(prompts))
+    text = E2E_SOURCE.read_text(encoding="utf-8").replace("../../../prompts/ru", str(prompts))
+    return text.replace("kb_dir: ../../../kb", f"kb_dir: {ROOT / 'kb'}")
 
 
 # Steps of 10: a test may use the last digit for callers of its own.

@@ -19,6 +19,7 @@ def routing_dir(tmp_path: Path) -> Path:
     for txt in (ROOT / "prompts" / "ru").glob("*.txt"):
         (prompts / f"{txt.stem}.wav").write_bytes(b"RIFF")
     text = DEMO.read_text(encoding="utf-8").replace("prompts_dir: ../prompts/ru", "prompts_dir: prompts")
+    text = text.replace("kb_dir: ../kb", f"kb_dir: {ROOT / 'kb'}")
     (tmp_path / "routing.yaml").write_text(text, encoding="utf-8")
     return tmp_path
 

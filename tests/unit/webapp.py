@@ -13,17 +13,25 @@ from argon2 import PasswordHasher
 
 from ctoengine.admin.emergency import EmergencyState
 from ctoengine.api.http import HttpApi
+from ctoengine.appeals.history import History
+from ctoengine.appeals.service import Appeals
 from ctoengine.config import RoutingConfig
+from ctoengine.kb.articles import Article
+from ctoengine.kb.index import Hit
+from ctoengine.kb.service import KnowledgeBase
 from ctoengine.metrics.registry import Metrics
 from ctoengine.metrics.sla import RollingSla
 from ctoengine.queues import distributor as q
 from ctoengine.queues.service import build_distributor
+from ctoengine.records.model import CallRecord
 from ctoengine.users.policy import Role
 from ctoengine.users.store import AuditEntry, UserRow
 from ctoengine.web.actions import Actions
 from ctoengine.web.auth import WebAuth
 from ctoengine.web.routes import WebRoutes
 from ctoengine.web.sessions import MemorySessions, MemoryUsers, SessionPolicy
+from ctoengine.web.wiring import workplace
+from tests.api.fakes import FakeAppeals
 
 PASSWORD = "correct-horse-battery"  # a test password
 _HASH: list[str] = []
@@ -56,6 +64,8 @@ class FakeFloor:
         self.dist = build_distributor(routing)
         self.sla = RollingSla(ZoneInfo(routing.centre.timezone))
         self.clock = clock
+        self.records: dict[str, CallRecord] = {}  # the calls' records so far (the queue's tasks')
+        self.transfers: list[tuple[str, str | None, str | None]] = []
 
     def now(self) -> float:
         return self.clock.mono
@@ -67,6 +77,24 @@ class FakeFloor:
 
     def has_agent(self, agent_id: str) -> bool:
         return agent_id in self.dist.agents
+
+    # --- the workplace's Desk ---------------------------------------------------------
+    def has_queue(self, name: str) -> bool:
+        return name in self.dist.queues
+
+    def call_record(self, call_id: str) -> CallRecord | None:
+        return self.records.get(call_id)
+
+    def wrap_up(self, agent_id: str, action: str, seconds: float = 0.0) -> None:
+        self.feed(q.WrapUpDone(agent_id) if action == "ready" else q.WrapUpExtend(agent_id, seconds))
+
+    async def transfer(self, call_id: str, queue: str | None, agent: str | None) -> str | None:
+        self.transfers.append((call_id, queue, agent))
+        return None
+
+    def call_owner(self, call_id: str) -> str | None:
+        live = next((a.id for a in self.dist.agents.values() if a.call_id == call_id), None)
+        return live or next((a for a, w in self.dist.wraps.items() if w.call_id == call_id), None)
 
     def agent_action(self, agent_id: str, action: str, reason: str | None = None) -> None:
         events = {
@@ -113,6 +141,22 @@ class Audit:
         return [(r.user, r.action, r.status) for r in self.rows]
 
 
+class FakeIndex:
+    """The knowledge base's index: a word matches by its first five letters (a crude stand-in
+    for PostgreSQL's Russian stemming, enough to find "паспорта" by "паспорт")."""
+
+    def __init__(self) -> None:
+        self.articles: list[Article] = []
+
+    async def sync(self, articles: list[Article]) -> None:
+        self.articles = list(articles)
+
+    async def search(self, text: str, limit: int = 20) -> list[Hit]:
+        stems = [w.lower()[:5] for w in text.split()]
+        found = [a for a in self.articles if all(s in (a.title + " " + a.body).lower() for s in stems)]
+        return [Hit(a.id, a.topic, a.title, [(a.title, True)]) for a in found[:limit]]
+
+
 async def _health() -> dict[str, Any]:
     return {"ari": True, "database": True}
 
@@ -140,3 +184,9 @@ class WebApp:
         self.http = HttpApi("boot-token", Metrics(), _health)
         self.routes = WebRoutes(self.auth, self.floor, self.host, actions, lambda: self.clock.wall)
         self.routes.register(self.http.app)
+        self.appeals = FakeAppeals()
+        service = Appeals(self.appeals, lambda: self.host.routing, self.floor.call_owner)
+        self.history = History(self.appeals, self.audit.audit, lambda: self.clock.wall)
+        self.kb = KnowledgeBase(FakeIndex())
+        self.desk = workplace(self.routes, self.floor, service, self.history, self.kb, self.audit)
+        self.desk.register(self.http.app)
