@@ -43,6 +43,11 @@ CASES: list[tuple[str, str, dict[str, str], tuple[bool, bool, bool]]] = [
     ("POST", "/api/v1/calls/{call_id}/transfer", {"call_id": "mine"}, (True, True, True)),
     ("POST", "/api/v1/calls/{call_id}/transfer", {"call_id": "theirs"}, (False, True, True)),
     ("POST", "/api/v1/calls/{call_id}/transfer", {"call_id": "nobody"}, (False, True, True)),
+    # Issue 18: recordings and live listening are for supervisors, even on the operator's own call.
+    ("GET", "/api/v1/calls/{call_id}/recording", {"call_id": "mine"}, (False, True, True)),
+    ("POST", "/api/v1/calls/{call_id}/listen", {"call_id": "mine"}, (False, True, True)),
+    ("POST", "/api/v1/calls/{call_id}/listen/mode", {"call_id": "mine"}, (False, True, True)),
+    ("DELETE", "/api/v1/calls/{call_id}/listen", {"call_id": "mine"}, (False, True, True)),
     ("POST", "/api/v1/config/reload", {}, (False, False, True)),
     ("GET", "/api/v1/emergency", {}, (False, True, True)),
     ("POST", "/api/v1/emergency", {}, (False, False, True)),
