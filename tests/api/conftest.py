@@ -22,13 +22,16 @@ from ctoengine.callbacks.http import CallbackRoutes
 from ctoengine.config.routing import Federation
 from ctoengine.federation.service import FederationService
 from ctoengine.metrics.registry import Metrics
+from ctoengine.quality.http import QualityRoutes
 from ctoengine.users.http import UserRoutes
 from tests.api.fakes import (
     T0,
     FakeCallbacks,
     FakeEmergency,
     FakeHost,
+    FakeListening,
     FakeQueues,
+    FakeRecordings,
     FakeUserStore,
     cheap_hash,
 )
@@ -38,6 +41,7 @@ PEER_TOKEN_ENV = "CTO_TEST_PEER_TOKEN"
 PEER_TOKEN = "peer-token"
 PAUSE_REASONS = ("break", "lunch", "training")
 ROUTING_FILE = Path("/etc/ctoengine/routing.yaml")
+RECORDING_BYTES = b"RIFF" + bytes(range(256)) * 40  # what the route serves: bytes, not a valid WAV
 
 
 class FakeFederation(FederationService):
@@ -80,9 +84,12 @@ class Api:
     store: FakeUserStore
     host: FakeHost
     emergency: FakeEmergency
+    listening: FakeListening
 
 
-def build(store: FakeUserStore) -> tuple[HttpApi, FakeQueues, FakeHost, FakeEmergency]:
+def build(
+    store: FakeUserStore, recording_dir: Path | None = None
+) -> tuple[HttpApi, FakeQueues, FakeHost, FakeEmergency, FakeListening]:
     """The engine's HTTP application as ``Engine.start`` wires it, over fakes."""
     http = HttpApi(BOOT, Metrics(), _health, store=store)
     queues, host, emergency = FakeQueues(), FakeHost(), FakeEmergency()
@@ -92,7 +99,9 @@ def build(store: FakeUserStore) -> tuple[HttpApi, FakeQueues, FakeHost, FakeEmer
     UserRoutes(http.access, queues.has_agent, clock=lambda: 0.0).register(http.routes)
     AdminRoutes(host, emergency, ROUTING_FILE, lambda: T0).register(http.routes)
     CallbackRoutes(FakeCallbacks()).register(http.routes)
-    return http, queues, host, emergency
+    listening = FakeListening()
+    QualityRoutes(FakeRecordings(), recording_dir, listening).register(http.routes)
+    return http, queues, host, emergency, listening
 
 
 @pytest.fixture(autouse=True)
@@ -111,13 +120,15 @@ def peer_token() -> Iterator[None]:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[Api]:
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
     store = FakeUserStore()
-    http, queues, host, emergency = build(store)
+    (tmp_path / "2026-11-22").mkdir()
+    (tmp_path / "2026-11-22" / "c-op1-rec1.wav").write_bytes(RECORDING_BYTES)
+    http, queues, host, emergency, listening = build(store, tmp_path)
     client = TestClient(TestServer(http.app))
     await client.start_server()
     try:
-        yield Api(http, client, queues, store, host, emergency)
+        yield Api(http, client, queues, store, host, emergency, listening)
     finally:
         await client.close()
 

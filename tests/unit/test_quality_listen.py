@@ -97,6 +97,6 @@ def test_ids_never_prefix_one_another() -> None:
         m = ls.Listening("c1", seq, "c1-l1", "c1-br", "PJSIP/sup1", "listen")
         m.handle(ls.Answered())
         for mode in ("whisper", "listen", "whisper"):
-            m.handle(ls.ModeAsked(mode))  # type: ignore[arg-type]
+            m.handle(ls.ModeAsked(mode))
         ids += [m.leg, *(f"snp-c1-{m.leg[-4:]}-{k:03d}" for k in range(1, 5))]
     assert not [(a, b) for a in ids for b in ids if a != b and b.startswith(a)]
