@@ -89,7 +89,8 @@ async def run(
     text = render.table(by, groups, total, title)
     # The promise: callbacks requested and called back within 24 h, per day and topic.
     text += "\n\nCallbacks by the day they were requested\n" + callbacks.table(callbacks.lines(requests, tz))
-    text += "\n\nPost-call survey (1-5) by queue, operator and day\n" + survey.table(survey.averages(scores, tz))
+    text += "\n\nPost-call survey (1-5) by queue, operator and day\n"
+    text += survey.table(survey.averages(scores, tz))
     try:
         if csv_path is not None:
             render.write_csv(csv_path, by, groups, total)
