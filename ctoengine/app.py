@@ -41,6 +41,10 @@ from ctoengine.kb.service import KnowledgeBase
 from ctoengine.logs import get_logger
 from ctoengine.metrics.registry import Metrics, measure_loop_lag
 from ctoengine.metrics.stalls import StallWatch
+from ctoengine.quality.http import QualityRoutes
+from ctoengine.quality.listener import ListenService
+from ctoengine.quality.recorder import Recorder
+from ctoengine.quality.store import PgRecordings
 from ctoengine.queues.service import QueueService, RestoredCall, build_distributor
 from ctoengine.records.retention import keep_erasing
 from ctoengine.records.writer import RecordWriter
@@ -127,6 +131,8 @@ class Engine:
         self.callbacks: CallbackService | None = None
         self.kb = KnowledgeBase(PgIndex(self.pool))
         self._kb_reload: asyncio.Task[list[str]] | None = None
+        self.recorder: Recorder | None = None
+        self.listening: ListenService | None = None
 
     def _status_provider(self) -> StatusProvider:
         cfg = getattr(getattr(self.routing, "self_service", None), "application_status", None)
@@ -221,6 +227,7 @@ class Engine:
                 live = set()
             self._restored = queues.restore(saved, live)
         self.dispatcher.listeners.append(queues.on_ari_event)
+        self._start_quality(queues)
         routes = AgentRoutes(queues, lambda: self.routing.pause_reasons)
         routes.register(self.http.routes)
         # An operator's own call: connected, rung, or the one of his wrap-up (its appeal).
@@ -246,6 +253,20 @@ class Engine:
         self._start_tasks()
         log.info("engine_started", **self.settings.redacted())
 
+    def _start_quality(self, queues: QueueService) -> None:
+        """Issue 18: recordings of operator conversations, live listening, their routes."""
+        s = self.settings
+        self.recorder = Recorder(
+            self.ari, self.writer, self.metrics, s.recording_dir, self.ctx.wall,
+            lambda: self.routing.centre.name, s.instance,
+        )  # fmt: skip
+        queues.recorder = self.recorder
+        self.listening = ListenService(
+            self.ctx, queues.connected, lambda: self.routing.quality.supervisor_endpoints
+        )
+        self.dispatcher.listeners += [self.recorder.on_event, self.listening.on_event]
+        QualityRoutes(PgRecordings(self.pool), s.recording_dir, self.listening).register(self.http.routes)
+
     def _start_tasks(self) -> None:
         """Every background task runs supervised: a crash is logged, counted and restarted."""
         federation = self.federation
@@ -261,6 +282,8 @@ class Engine:
                 self.pool,
                 lambda: self.routing.records.caller_number_retention_days,
                 spool_dir=self.settings.spool_dir,
+                recordings_days=lambda: self.routing.retention.recordings_days,
+                recording_dir=self.settings.recording_dir,
             ),
         }
         guard = self._sip_guard()
@@ -335,6 +358,8 @@ class Engine:
             if self.ctx.queues is not None:
                 self.ctx.queues.update_gauges()
             self.metrics.centre_open.set(1 if is_open(self.routing, self.ctx.wall()) else 0)
+            if self.recorder is not None:
+                self.recorder.update_gauges()
             await asyncio.sleep(1.0)
 
     async def run_until_stopped(self) -> None:
@@ -358,6 +383,10 @@ class Engine:
         await self.dispatcher.shutdown()
         if self.callbacks is not None:  # attempts in progress end; their requests stay "dialing"
             await self.callbacks.close()
+        if self.listening is not None:
+            await self.listening.close()
+        if self.recorder is not None:
+            await self.recorder.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

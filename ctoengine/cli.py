@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ctoengine import __version__
-from ctoengine.errors import CtoError, SettingsError
+from ctoengine.errors import CtoError, SettingsError, UsageError
 from ctoengine.reports.appeals import BY as APPEALS_BY
 from ctoengine.reports.figures import BY_CHOICES
 
@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
         " state, announcement plays, and the record spool in CTO_SPOOL_DIR",
     )
     er.add_argument("--days", type=int, required=True, help="keep numbers of the last DAYS days")
+    err = rsub.add_parser(
+        "erase-recordings",
+        help="delete call recordings (files in CTO_RECORDING_DIR and their rows) older than DAYS days",
+    )
+    err.add_argument("--days", type=int, required=True, help="keep recordings of the last DAYS days")
     u = sub.add_parser("users", help="API users (roles operator, supervisor, admin)")
     usub = u.add_subparsers(dest="users_command", metavar="ACTION")
     ua = usub.add_parser(
@@ -153,9 +158,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(text)
         return 0
     if args.command == "records":
-        if args.records_command != "erase-numbers":
+        if args.records_command not in ("erase-numbers", "erase-recordings"):
             _parser().parse_args(["records", "--help"])
         from ctoengine.settings import read_setting
+
+        if args.records_command == "erase-recordings":
+            folder = read_setting("CTO_RECORDING_DIR", settings_file=args.settings)
+            if not folder:
+                raise UsageError("CTO_RECORDING_DIR is not set: where are the recordings?")
+            return asyncio.run(_erase_recordings(_dsn(args), args.days, Path(folder)))
 
         # Like migrate and report: no ARI settings needed, only where the spool is.
         spool = Path(read_setting("CTO_SPOOL_DIR", settings_file=args.settings) or "run/spool")
@@ -193,7 +204,7 @@ async def _erase_numbers(dsn: str, days: int, spool_dir: Path) -> int:
 
     import asyncpg
 
-    from ctoengine.errors import DatabaseError, UsageError
+    from ctoengine.errors import DatabaseError
     from ctoengine.records.retention import erase_all
 
     if days < 1:
@@ -211,6 +222,28 @@ async def _erase_numbers(dsn: str, days: int, spool_dir: Path) -> int:
         f" restart state: {done.restart_state}, announcement plays deleted: {done.announcement_plays},"
         f" spool lines ({spool_dir}): {done.spool_lines}"
     )
+    return 0
+
+
+async def _erase_recordings(dsn: str, days: int, folder: Path) -> int:
+    from datetime import datetime, timedelta
+
+    import asyncpg
+
+    from ctoengine.errors import DatabaseError
+    from ctoengine.quality.retention import erase_recordings
+
+    if days < 1:
+        raise UsageError("--days must be at least 1")
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except (OSError, asyncpg.PostgresError) as e:
+        raise DatabaseError(f"cannot reach the database: {e}") from None
+    try:
+        n = await erase_recordings(conn, datetime.now().astimezone() - timedelta(days=days), folder)
+    finally:
+        await conn.close()
+    print(f"recordings older than {days} days deleted: {n} ({folder})")
     return 0
 
 

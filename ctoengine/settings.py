@@ -26,6 +26,7 @@ _ENV = {
     "CTO_API_TOKEN": "api_token",
     "CTO_ROUTING": "routing_file",
     "CTO_SPOOL_DIR": "spool_dir",
+    "CTO_RECORDING_DIR": "recording_dir",
     "CTO_INSTANCE": "instance",
     "CTO_LOG_LEVEL": "log_level",
     "CTO_SIP_SECURITY_LOG": "sip_security_log",
@@ -52,6 +53,12 @@ class Settings(BaseModel):
     api_token: SecretStr = Field(description="Bearer token of the HTTP API")
     routing_file: Path = Field(default=Path("config/demo.yaml"), description="routing YAML")
     spool_dir: Path = Field(default=Path("run/spool"), description="call-record spool folder")
+    recording_dir: Path | None = Field(
+        default=None,
+        description="Asterisk's recording folder (<astspooldir>/recording) as the engine sees it:"
+        " where it reads recordings to serve, measure and delete (None: recordings are made,"
+        " but neither served nor measured nor deleted)",
+    )
     instance: str = Field(default_factory=lambda: os.uname().nodename, description="engine name")
     log_level: str = Field(default="info", description="debug, info, warning or error")
     sip_security_log: Path | None = Field(

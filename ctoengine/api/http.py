@@ -224,7 +224,7 @@ class Access:
             response: web.StreamResponse = error_response(Forbidden(denied))
         else:
             response = await answer(request, handler)
-        if request.method in WRITES:
+        if request.method in WRITES or rule.audit_reads:
             await self.audit_request(request, rule, who, response.status)
         return response
 

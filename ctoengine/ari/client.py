@@ -307,6 +307,34 @@ class AriClient:
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self._rest("DELETE", "bridges.destroy", "bridges", bridge_id)
 
+    async def remove_channel(self, bridge_id: str, channel_id: str) -> None:
+        params: dict[str, str | int] = {"channel": channel_id}
+        await self._rest(
+            "POST", "bridges.removeChannel", "bridges", bridge_id, "removeChannel", params=params
+        )
+
+    async def record_bridge(self, bridge_id: str, name: str, fmt: str = "wav") -> None:
+        """Record the bridge's mix into ``<recording folder>/<name>.<fmt>`` until it is destroyed
+        (no beep: the caller was told before queueing; no key ends it)."""
+        params: dict[str, str | int] = {
+            "name": name,
+            "format": fmt,
+            "ifExists": "overwrite",
+            "beep": "false",
+            "terminateOn": "none",
+            "maxDurationSeconds": 0,
+        }
+        await self._rest("POST", "bridges.record", "bridges", bridge_id, "record", params=params)
+
+    # --- snoop (live listening) -------------------------------------------
+    async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str, app_args: str) -> None:
+        """A snoop channel ``snoop_id`` on ``channel_id`` in our application: ``spy`` what it hears
+        of the channel, ``whisper`` where what it is given goes (in, out, both or none)."""
+        params: dict[str, str | int] = {"app": self.app, "appArgs": app_args, "spy": spy, "whisper": whisper}
+        await self._rest(
+            "POST", "channels.snoopWithId", "channels", channel_id, "snoop", snoop_id, params=params
+        )
+
     # --- endpoints, system ------------------------------------------------
     async def list_endpoints(self) -> list[dict[str, Any]]:
         return list(await self._rest("GET", "endpoints.list", "endpoints") or [])

@@ -70,6 +70,15 @@ class Endpoint(_Model):
     channel_ids: list[str] = []
 
 
+class LiveRecording(_Model):
+    name: str
+    format: str = ""
+    state: str = ""
+    target_uri: str = ""
+    duration: int | None = None  # seconds, when Asterisk says
+    cause: str = ""
+
+
 class _Event(_Model):
     application: str = ""
     timestamp: str = ""
@@ -155,6 +164,16 @@ class ApplicationReplaced(_Event):
     type: Literal["ApplicationReplaced"]
 
 
+class RecordingFinished(_Event):
+    type: Literal["RecordingFinished"]
+    recording: LiveRecording
+
+
+class RecordingFailed(_Event):
+    type: Literal["RecordingFailed"]
+    recording: LiveRecording
+
+
 class UnknownEvent(_Event):
     type: str
     raw: dict[str, Any] = Field(default_factory=dict)
@@ -174,7 +193,9 @@ KnownEvent = Annotated[
     | Dial
     | DeviceStateChanged
     | EndpointStateChange
-    | ApplicationReplaced,
+    | ApplicationReplaced
+    | RecordingFinished
+    | RecordingFailed,
     Field(discriminator="type"),
 ]
 AriEvent = KnownEvent | UnknownEvent
@@ -197,6 +218,8 @@ KNOWN_TYPES = frozenset(
         DeviceStateChanged,
         EndpointStateChange,
         ApplicationReplaced,
+        RecordingFinished,
+        RecordingFailed,
     )
 )
 
@@ -214,6 +237,8 @@ USED_TYPES = frozenset(
         PlaybackFinished,
         DeviceStateChanged,
         ApplicationReplaced,
+        RecordingFinished,  # quality/recorder.py: the file is complete
+        RecordingFailed,
     )
 )
 

@@ -63,6 +63,7 @@ class Dispatcher:
             wire.FEATURE: self._feature,
             wire.FEDERATION: self._federation,
             wire.CALLBACK: self._operator_leg,  # a callback's legs go to the attempt that made them
+            wire.LISTEN: self._operator_leg,  # a supervisor's phone and snoops: their listen session
         }
 
     # --- the reader's entry point ----------------------------------------

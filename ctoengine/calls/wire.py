@@ -3,7 +3,8 @@
 - Stasis arguments (``dialplan/extensions.conf`` writes the same verbs):
   ``inbound,<dialed>``, ``operator,<call id>``, ``feature,<code>,<endpoint>``,
   ``federation,<federation id>,<origin>,<topic>,<waited ms>,<hops>,<caller>``,
-  ``callback,<callback call id>`` (both legs of a callback: operator and citizen).
+  ``callback,<callback call id>`` (both legs of a callback: operator and citizen),
+  ``listen,<listen session id>`` (a supervisor's phone and its snoop channels, issue 18).
 - The ids of the bridges and legs a call creates: ``<call id>-br`` (queue),
   ``<call id>-x`` / ``<call id>-xbr`` (external transfer).
 - The ``X-CTO-*`` SIP headers a call overflowed to a peer centre carries; the
@@ -39,7 +40,8 @@ OPERATOR = "operator"
 FEATURE = "feature"
 FEDERATION = "federation"
 CALLBACK = "callback"
-VERBS = frozenset({INBOUND, OPERATOR, FEATURE, FEDERATION, CALLBACK})
+LISTEN = "listen"
+VERBS = frozenset({INBOUND, OPERATOR, FEATURE, FEDERATION, CALLBACK, LISTEN})
 
 
 def operator_args(call_id: str) -> str:
@@ -52,9 +54,15 @@ def callback_args(call_id: str) -> str:
     return f"{CALLBACK},{call_id}"
 
 
+def listen_args(session_id: str) -> str:
+    """The Stasis arguments of a supervisor's listening leg and of its snoop channels."""
+    return f"{LISTEN},{session_id}"
+
+
 def leg_call_id(args: Sequence[str]) -> str:
-    """The call an ``operator`` or ``callback`` leg belongs to ("" when missing)."""
-    return args[1] if len(args) > 1 and args[0] in (OPERATOR, CALLBACK) else ""
+    """The owner key of an ``operator``, ``callback`` or ``listen`` leg: its call, or the listen
+    session ("" when missing)."""
+    return args[1] if len(args) > 1 and args[0] in (OPERATOR, CALLBACK, LISTEN) else ""
 
 
 def verb(args: Sequence[str]) -> str:

@@ -193,6 +193,13 @@ def _semantic(cfg: RoutingConfig, c: _Checker, base: Path, check_audio: bool = T
         prompts.append((("queue_prompts", field), getattr(qp, field)))
 
     _callbacks(cfg, c, topics, prompts)
+    if any(q.recording for q in cfg.queues.values()):
+        prompts.append((("quality", "recording_prompt"), cfg.quality.recording_prompt))
+    for name, q in cfg.queues.items():
+        if q.survey is not None:
+            prompts.append((("queues", name, "survey", "prompt"), q.survey.prompt))
+            if q.survey.thanks_prompt:
+                prompts.append((("queues", name, "survey", "thanks_prompt"), q.survey.thanks_prompt))
 
     if not check_audio:
         pass

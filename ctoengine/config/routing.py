@@ -213,6 +213,19 @@ class RelaxStep(_M):
     min_level: int = Field(ge=1, le=10, description="Lowest skill level accepted from then on")
 
 
+class Survey(_M):
+    """The post-call survey of a queue (docs/quality.md): a 1-5 score by key."""
+
+    prompt: str = Field(default="survey", description="'Rate the conversation from 1 to 5'")
+    thanks_prompt: str | None = Field(
+        default="survey_thanks", description="Said after a score; none: hang up"
+    )
+    share: float = Field(default=1.0, ge=0, le=1, description="Share of the queue's callers asked (sampling)")
+    answer_s: float = Field(
+        default=8.0, gt=0, le=60, description="How long a key is waited for after the prompt"
+    )
+
+
 class Queue(_M):
     topic: str = Field(description="Topic served (skill operators need)")
     priority: int = Field(default=0, description="Weight across queues; higher is served first")
@@ -228,6 +241,14 @@ class Queue(_M):
         default=None, ge=0, description="After this wait any operator with skill 'general' may answer"
     )
     missed_rings_to_pause: int = Field(default=2, ge=1, description="Missed rings before auto-pause")
+    recording: bool = Field(
+        default=False,
+        description="Record every operator conversation of this queue (one mixed WAV per connection);"
+        " the caller hears quality.recording_prompt before he joins the queue",
+    )
+    survey: Survey | None = Field(
+        default=None, description="Post-call survey after the operator ends the conversation; none: off"
+    )
 
 
 class QueuePrompts(_M):
@@ -281,6 +302,33 @@ class Records(_M):
         ge=1,
         description="Caller numbers are erased from call records older than this (personal data)",
     )
+
+
+class Retention(_M):
+    recordings_days: int = Field(
+        default=90, ge=1, description="Call recordings (files and rows) are deleted when older than this"
+    )
+
+
+class Quality(_M):
+    """Quality control (issue 18, docs/quality.md): recording notice and live listening."""
+
+    recording_prompt: str = Field(
+        default="recording_notice", description="Said before queueing in a queue that records"
+    )
+    supervisor_endpoints: list[str] = Field(
+        default_factory=list,
+        description="Phones a supervisor may be rung on to listen to a call (e.g. PJSIP/sup1);"
+        " nothing else is ever dialled for listening",
+    )
+
+    @field_validator("supervisor_endpoints")
+    @classmethod
+    def _endpoints(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if not re.fullmatch(r"PJSIP/[A-Za-z0-9_.-]{1,64}", e):
+                raise ValueError(f"{e!r} is not a PJSIP/<endpoint> dial string (no trunk, no @)")
+        return v
 
 
 class Outbound(_M):
@@ -420,6 +468,10 @@ class RoutingConfig(_M):
         default_factory=dict, description="Allowlisted transfer destinations by name"
     )
     records: Records = Field(default_factory=Records, description="Call record retention")
+    retention: Retention = Field(default_factory=Retention, description="How long recordings are kept")
+    quality: Quality = Field(
+        default_factory=Quality, description="Quality control: recording notice, supervisors' phones"
+    )
     federation: Federation | None = Field(default=None, description="Overflow to and from peer centres")
     callback: Callback | None = Field(
         default=None, description="Callbacks: the offer while waiting and the dialling (needs outbound)"

@@ -58,7 +58,7 @@ def dtmf_pcap(digit: str, press: int, out_dir: Path) -> Path:
 
 @dataclass
 class Step:
-    kind: str  # "pause" | "dtmf" | "info"
+    kind: str  # "pause" | "dtmf" | "info" | "audio"
     value: str | int
 
 
@@ -97,6 +97,11 @@ class Caller:
         for d in digits:
             self.steps.append(Step("dtmf", d))
             self.steps.append(Step("pause", gap_ms))
+        return self
+
+    def audio(self) -> Caller:
+        """Speak again: sipp's audio pcap (about 6 s) from here on, while the next steps run."""
+        self.steps.append(Step("audio", str(AUDIO)))
         return self
 
     def info(self, digits: str, gap_ms: int = 300) -> Caller:
@@ -204,6 +209,8 @@ Content-Length: 0
                 pcap = dtmf_pcap(str(step.value), presses, workdir)
                 presses += 1
                 body.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n')
+            elif step.kind == "audio":
+                body.append(f'  <nop><action><exec play_pcap_audio="{step.value}"/></action></nop>\n')
             elif step.kind == "info":
                 payload = f"Signal={step.value}\r\nDuration=160\r\n"
                 body.append(
@@ -274,8 +281,13 @@ Content-Length: 0
         )
 
 
-def operator_xml(ring_ms: int = 500, hold_ms: int = 3000, answer: bool = True) -> str:
+def operator_xml(
+    ring_ms: int = 500, hold_ms: int = 3000, answer: bool = True, sdp_port: int | None = None
+) -> str:
     """An operator's softphone: rings ``ring_ms``, answers, talks ``hold_ms``, hangs up.
+
+    ``sdp_port``: the RTP port its answer announces instead of sipp's own, so that a test
+    can listen there to what Asterisk sends the phone (sipp still sends from its own port).
 
     It accepts a CANCEL while ringing (the caller gave up, or the ring timed
     out) and a BYE while talking (the engine or the caller ended the call).
@@ -289,6 +301,7 @@ def operator_xml(ring_ms: int = 500, hold_ms: int = 3000, answer: bool = True) -
 [last_CSeq:]
 Content-Length: 0
 """
+    sdp = _SDP if sdp_port is None else _SDP.replace("[media_port]", str(sdp_port))
     cancel_recv = (
         '<recv request="CANCEL"'
         + (f' timeout="{ring_ms}" ontimeout="answer"' if answer else "")
@@ -350,7 +363,7 @@ Contact: <sip:[local_ip]:[local_port];transport=[transport]>
 Content-Type: application/sdp
 Content-Length: [len]
 
-{_SDP}
+{sdp}
     ]]>
   </send>
   <recv request="ACK" crlf="true"/>

@@ -26,6 +26,7 @@ from prometheus_client import (
 )
 
 from ctoengine import __version__
+from ctoengine.quality.metrics import QualityMetrics
 
 # Buckets around the 20 s answer target: the SLA is read straight off them.
 WAIT_BUCKETS = (1, 2, 5, 10, 15, 20, 25, 30, 45, 60, 120, 300, 600)
@@ -244,6 +245,8 @@ class Metrics:
             ["result"],
             registry=r,
         )
+
+        self.quality = QualityMetrics(r)  # issue 18: recordings, survey, listening
 
     def set_sla(self, queue: str, window: str, service_level: float | None, abandoned: float | None) -> None:
         """Both names of each ratio (the ``_ratio`` one and its deprecated alias); NaN when undefined."""

@@ -15,7 +15,15 @@ Phases::
        └────────────────────────┘
     WAITING/RINGING ──QueueExit──► EXITING (goodbye prompt) ──► DONE
     WAITING/RINGING ──KeyPressed(offer key, after the offer)──► EXITING (callback confirmed) ──► DONE
+    TALKING ──LegGone (operator hung up, caller drawn for the survey)──► SURVEY ──► DONE
     any ──CallerGone──► DONE
+
+Quality control (issue 18, docs/quality.md; ``QualityTerms`` from the shell):
+in a queue that records, the caller first hears the recording notice and joins
+the distributor only once it is over; every connection to an operator is
+recorded (``StartRecording`` right after ``Bridge``). The post-call survey is
+``quality/survey.py``'s machine: this one hands the caller to it and ends the
+call when it is over.
 
 The callback offer (issue 15, docs/callbacks.md): while waiting, the shell feeds
 ``WaitEstimate`` (the distributor's honest expected wait; None when nobody with
@@ -38,6 +46,8 @@ from enum import Enum
 from typing import Literal, Protocol
 
 from ctoengine.calls.protocol import Play, StopPlayback
+from ctoengine.quality.survey import Survey, SurveyScore, TalkEnded
+from ctoengine.quality.terms import QualityTerms, StartRecording
 from ctoengine.queues import distributor as q
 
 Disposition = Literal["answered", "abandoned", "overflowed", "callback_requested"]
@@ -91,6 +101,7 @@ class Phase(Enum):
     OFFERING = "offering"  # a leg to a peer centre is being originated
     PEER = "peer"  # bridged to a peer centre
     EXITING = "exiting"  # the goodbye prompt of a queue exit
+    SURVEY = "survey"  # the operator hung up; the caller is asked for a score
     DONE = "done"
 
 
@@ -354,6 +365,9 @@ Command = (
     | Finish
     | Reply
     | RequestCallback
+    | StartRecording
+    | SurveyScore
+    | TalkEnded
 )
 
 _CONNECTED = (Phase.TALKING, Phase.PEER)
@@ -370,6 +384,7 @@ class QueuedCall:
         prompts: Prompts,
         may_overflow: bool,
         callback: CallbackTerms | None = None,
+        quality: QualityTerms | None = None,
     ) -> None:
         self.call_id = call_id
         self.queue = queue
@@ -392,6 +407,9 @@ class QueuedCall:
         self._federation_id = ""
         self._callback = callback
         self._offered = False
+        self._quality = quality or QualityTerms()
+        self._notice: str | None = None  # the recording notice playing: not queued yet
+        self.survey: Survey | None = None
 
     @property
     def done(self) -> bool:
@@ -400,12 +418,17 @@ class QueuedCall:
     @property
     def wants_estimate(self) -> bool:
         """The callback offer is still to come: the shell feeds ``WaitEstimate``."""
-        return self._callback is not None and not self._offered and self.phase is Phase.WAITING
+        return (
+            self._callback is not None
+            and not self._offered
+            and self.phase is Phase.WAITING
+            and self._notice is None
+        )
 
     @property
     def offerable(self) -> bool:
         """The federation may offer this caller to a peer now."""
-        return self._may_overflow and self.phase is Phase.WAITING
+        return self._may_overflow and self.phase is Phase.WAITING and self._notice is None
 
     # --- entry ----------------------------------------------------------------
     def handle(self, event: Event, now: float) -> list[Command]:
@@ -429,11 +452,11 @@ class QueuedCall:
             case q.QueueExit(action=action):
                 return self._exit(action, now)
             case PlaybackDone(playback_id=pb):
-                return self._played(pb)
+                return self._played(pb, now)
             case LegAnswered(leg=leg):
                 return self._answered(leg, now)
             case LegGone(leg=leg, cause=cause):
-                return self._leg_gone(leg, cause)
+                return self._leg_gone(leg, cause, now)
             case LegFailed(leg=leg):
                 return self._leg_failed(leg)
             case CallerGone(cause=cause):
@@ -448,6 +471,12 @@ class QueuedCall:
                 if self.deadline is None or now < self.deadline:
                     return []
                 self.deadline = None
+                if self.phase is Phase.SURVEY:
+                    assert self.survey is not None
+                    if self.survey.expire(now):
+                        return self._survey_over()
+                    self.deadline = self.survey.deadline
+                    return []
                 if self.phase is Phase.EXITING:
                     return [HangupCaller(), *self._finish(self._exit_outcome)]
                 if self.phase is Phase.OFFERING:
@@ -461,7 +490,7 @@ class QueuedCall:
         if self.phase is not Phase.DONE:
             if self.phase is Phase.TALKING:
                 out.append(Feed(q.CallEnded(self.call_id, self.agent or "")))
-            elif self.phase in (Phase.WAITING, Phase.RINGING, Phase.NEW):
+            elif self.phase in (Phase.WAITING, Phase.RINGING, Phase.NEW) and self._notice is None:
                 out.append(Feed(q.CallerLeft(self.call_id, "abandoned")))
             out += self._finish(Finish())
         if self.leg is not None:
@@ -499,6 +528,14 @@ class QueuedCall:
             return []
         self.phase = Phase.WAITING
         self.entered_at = entered_at
+        if self._quality.notice is not None:
+            # Told before queueing: he joins the distributor once the notice is over.
+            self._notice = f"{self.call_id}-rec-notice"
+            return [
+                RecordQueued(self.queue, entered_at),
+                SaveCall(None),
+                Play(self._notice, (self._quality.notice,)),
+            ]
         return [
             RecordQueued(self.queue, entered_at),
             *self._music(True),
@@ -516,11 +553,11 @@ class QueuedCall:
             self.phase = Phase.PEER
             out: list[Command] = [PeerLeg(e.peer, +1)]
             if not e.leg_up:
-                out += self._leg_gone(e.leg, 16)
+                out += self._leg_gone(e.leg, 16, now)
             return out
         self.phase = Phase.TALKING
         if not e.leg_up:  # the operator hung up while no engine was running
-            return self._leg_gone(e.leg, 16)
+            return self._leg_gone(e.leg, 16, now)
         return []
 
     def _ring(self, cmd: q.RingAgent) -> list[Command]:
@@ -547,7 +584,17 @@ class QueuedCall:
         self._announcement = f"{self.call_id}-ann{self._legs}-{cmd.position}-{int(now)}"
         return [*self._music(False), Play(self._announcement, tuple(media))]
 
-    def _played(self, playback_id: str) -> list[Command]:
+    def _played(self, playback_id: str, now: float) -> list[Command]:
+        if playback_id == self._notice:
+            self._notice = None
+            if self.phase is not Phase.WAITING:
+                return []
+            return [*self._music(True), self._queued()]
+        if self.phase is Phase.SURVEY:
+            assert self.survey is not None
+            out: list[Command] = list(self.survey.played(playback_id, now))
+            self.deadline = self.survey.deadline
+            return [*out, *self._survey_over()] if self.survey.over else out
         if playback_id == self._goodbye and self.phase is Phase.EXITING:
             return [HangupCaller(), *self._finish(self._exit_outcome)]
         if playback_id != self._announcement:
@@ -591,6 +638,11 @@ class QueuedCall:
         return [*self._music(False), Play(self._announcement, (self._prompts.offer_media(cb.number_ok),))]
 
     def _key(self, digit: str, now: float) -> list[Command]:
+        if self.phase is Phase.SURVEY:
+            assert self.survey is not None
+            out: list[Command] = list(self.survey.key(digit, now))
+            self.deadline = self.survey.deadline
+            return [*out, *self._survey_over()] if self.survey.over else out
         cb = self._callback
         if cb is None or not cb.number_ok or not self._offered or digit != cb.key:
             return []
@@ -623,9 +675,12 @@ class QueuedCall:
             out.append(StopPlayback(self._announcement))
             self._announcement = None
         self.bridged = True
-        return [*out, Bridge(leg), SaveCall(leg)]
+        out.append(Bridge(leg))
+        if self._quality.record:
+            out.append(StartRecording(f"{self.call_id}-rec{self._legs}"))
+        return [*out, SaveCall(leg)]
 
-    def _leg_gone(self, leg: str, cause: int) -> list[Command]:
+    def _leg_gone(self, leg: str, cause: int, now: float) -> list[Command]:
         if leg != self.leg:
             return []
         self.leg = None
@@ -637,6 +692,8 @@ class QueuedCall:
                 "busy" if cause in BUSY_CAUSES else "no_answer" if cause in NO_ANSWER_CAUSES else "failed"
             )
             return [Feed(q.RingFailed(self.call_id, agent, reason))]
+        if self.phase is Phase.TALKING and self._quality.survey is not None:
+            return self._start_survey(now)
         if self.phase is Phase.TALKING:  # the operator hung up: the call ends for the caller too
             return [
                 Feed(q.CallEnded(self.call_id, self.agent or "")),
@@ -674,8 +731,10 @@ class QueuedCall:
             outcome = Finish(hangup_by="caller", hangup_cause=cause)
         elif phase is Phase.EXITING:
             outcome = replace(self._exit_outcome, hangup_cause=cause)
+        elif phase is Phase.SURVEY:  # the operator ended the conversation; no score is no score
+            outcome = replace(self._survey_outcome(), hangup_cause=cause)
         else:
-            if phase in (Phase.WAITING, Phase.RINGING, Phase.NEW):
+            if phase in (Phase.WAITING, Phase.RINGING, Phase.NEW) and self._notice is None:
                 out.append(Feed(q.CallerLeft(self.call_id, "abandoned")))
             # hangup_by is left to the call task: the caller, unless the engine hung up first
             outcome = Finish("abandoned", hangup_cause=cause)
@@ -747,5 +806,29 @@ class QueuedCall:
                 return "the call is connected to a peer centre, not to one of our operators"
             case Phase.EXITING:
                 return "the call is leaving the queue"
+            case Phase.SURVEY:
+                return "the operator has hung up; the caller is in the post-call survey"
             case _:
                 return "the call is over"
+
+    # --- the post-call survey -------------------------------------------------------------
+    def _start_survey(self, now: float) -> list[Command]:
+        """The operator hung up first: he goes to wrap-up, the caller leaves the bridge (which
+        ends the recording) and hears the survey (``quality/survey.py``)."""
+        terms = self._quality.survey
+        assert terms is not None
+        out: list[Command] = [Feed(q.CallEnded(self.call_id, self.agent or "")), TalkEnded()]
+        if self.bridged:
+            self.bridged = False
+            out.append(DestroyBridge())
+        self.phase = Phase.SURVEY
+        self.survey = Survey(self.call_id, terms)
+        out += self.survey.start(now)
+        self.deadline = self.survey.deadline
+        return out
+
+    def _survey_outcome(self) -> Finish:
+        return Finish(hangup_by="agent", wrap_up_s=self._wrap_up_s.get(self.queue))
+
+    def _survey_over(self) -> list[Command]:
+        return [HangupCaller(), *self._finish(self._survey_outcome())]

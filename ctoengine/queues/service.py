@@ -30,13 +30,14 @@ from ctoengine.federation.service import FederationService
 from ctoengine.logs import get_logger
 from ctoengine.metrics.sla import RollingSla
 from ctoengine.queues import distributor as q
-from ctoengine.queues.call import Enter, Reattach, WaitEstimate
+from ctoengine.queues.call import Enter, Phase, Reattach, WaitEstimate
 from ctoengine.queues.session import QueueSession, TransferRequest
 from ctoengine.records.model import AgentEventRecord, CallRecord, QueueEventRecord, from_json, to_json
 
 if TYPE_CHECKING:
     from ctoengine.calls.dispatch import Dispatcher, Owner
     from ctoengine.calls.task import CallTask
+    from ctoengine.quality.recorder import Recorder
 
 
 class CallbackRequests(Protocol):
@@ -103,6 +104,7 @@ class QueueService:
         self.callbacks: CallbackRequests | None = None  # set by the engine when callbacks are configured
         # Callback attempts by their call id: the distributor's CancelRing for a reserved operator.
         self.outbound: dict[str, Owner] = {}
+        self.recorder: Recorder | None = None  # set by the engine: recordings of operator conversations
 
     def now(self) -> float:
         return self.loop.time()
@@ -223,6 +225,14 @@ class QueueService:
     def agent_on_call(self, call_id: str) -> str | None:
         """The operator connected to (or being rung for) ``call_id``; None if none."""
         return next((a.id for a in self.dist.agents.values() if a.call_id == call_id), None)
+
+    def connected(self, call_id: str) -> tuple[str, str] | None:
+        """(the operator's leg, the call's bridge) while ``call_id`` talks to one of our operators."""
+        task = self.calls.get(call_id)
+        session = task.queue_session if task is not None else None
+        if session is None or session.m.phase is not Phase.TALKING or session.m.leg is None:
+            return None
+        return session.m.leg, session.bridge_id
 
     def agent_for_endpoint(self, endpoint: str) -> str | None:
         # Asked for every device-state event: a map, checked against the live operators

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from ctoengine.calls import wire
 from ctoengine.config.routing import RoutingConfig
 from ctoengine.errors import AriError
 from ctoengine.federation.service import OverflowTo
+from ctoengine.quality.survey import SurveyScore, SurveyTerms, TalkEnded
+from ctoengine.quality.terms import QualityTerms, StartRecording
 from ctoengine.queues import call as c
 from ctoengine.queues import distributor as q
 
@@ -82,6 +85,19 @@ def callback_terms(cfg: RoutingConfig, caller_number: str | None) -> c.CallbackT
     return c.CallbackTerms(cb.offer_after_s, cb.offer_key, number_ok)
 
 
+def quality_terms(cfg: RoutingConfig, queue: str, draw: Callable[[], float] = random.random) -> QualityTerms:
+    """The queue's recording and survey for this caller; ``draw`` is the survey's sampling."""
+    spec = cfg.queues.get(queue)
+    if spec is None:
+        return QualityTerms()
+    survey = None
+    if spec.survey is not None and draw() < spec.survey.share:
+        thanks = cfg.media(spec.survey.thanks_prompt) if spec.survey.thanks_prompt else None
+        survey = SurveyTerms(cfg.media(spec.survey.prompt), thanks, spec.survey.answer_s)
+    notice = cfg.media(cfg.quality.recording_prompt) if spec.recording else None
+    return QualityTerms(record=spec.recording, notice=notice, survey=survey)
+
+
 class QueueSession:
     """Runs one ``QueuedCall`` for a call task."""
 
@@ -91,8 +107,15 @@ class QueueSession:
         wrap_up = {name: spec.wrap_up_s for name, spec in service.dist.queues.items()}
         prompts = RoutingPrompts(service.ctx.routing)
         terms = callback_terms(service.ctx.routing(), task.record.caller_number)
+        quality = quality_terms(service.ctx.routing(), queue)
         self.m = c.QueuedCall(
-            task.call_id, queue, wrap_up, prompts, may_overflow=task.hops == 0, callback=terms
+            task.call_id,
+            queue,
+            wrap_up,
+            prompts,
+            may_overflow=task.hops == 0,
+            callback=terms,
+            quality=quality,
         )
         self.bridge_id = wire.queue_bridge(task.call_id)
         self.overflowing = False  # an offer is on its way to the machine
@@ -231,6 +254,11 @@ class QueueSession:
             case c.DestroyBridge():
                 with contextlib.suppress(AriError):
                     await ignore_gone(ari_.destroy_bridge(self.bridge_id))
+                if s.recorder is not None:
+                    s.recorder.stopped(t.call_id)
+            case StartRecording(recording_id=rid):
+                if s.recorder is not None:  # never fails the call: the recorder logs and counts
+                    await s.recorder.start(t.call_id, self.bridge_id, rid)
             case c.HoldMusic(on=on):
                 if not t.gone:
                     with contextlib.suppress(AriError):
@@ -305,6 +333,16 @@ class QueueSession:
                 if cmd.hangup_cause is not None:
                     r.hangup_cause = cmd.hangup_cause
                 t.log.info("queue_phase_over", disposition=r.disposition, hangup_by=r.hangup_by)
+                if self.m.survey is not None:
+                    outcome = "scored" if self.m.survey.score is not None else "no_score"
+                    s.ctx.metrics.quality.surveys.labels(self.m.queue, outcome).inc()
+            case TalkEnded():
+                if r.agent_answered_at is not None:
+                    r.talk_seconds = round(max(0.0, (s.ctx.wall() - r.agent_answered_at).total_seconds()), 3)
+            case SurveyScore(score=score):
+                r.survey_score = score
+                s.ctx.metrics.quality.survey_score.labels(self.m.queue, r.agent_id or "").observe(score)
+                t.log.info("survey_scored", score=score, agent=r.agent_id)
             case c.Reply(request_id=request_id, refusal=refusal):
                 fut = self._replies.pop(request_id, None)
                 if fut is not None and not fut.done():

@@ -55,7 +55,8 @@ class CallRecord:
         self.ended_at = ended_at
         if self.queued_at is not None and self.wait_seconds is None:  # set already at a queue exit
             self.wait_seconds = _seconds(self.queued_at, self.agent_answered_at or ended_at)
-        if self.agent_answered_at is not None:
+        if self.agent_answered_at is not None and self.talk_seconds is None:
+            # Set already when the operator hung up before the caller (the survey follows).
             self.talk_seconds = _seconds(self.agent_answered_at, ended_at)
 
 
@@ -86,10 +87,29 @@ class QueueEventRecord:
     instance: str
 
 
-Record = CallRecord | AgentEventRecord | QueueEventRecord
-RECORD_TYPES: dict[str, type[CallRecord] | type[AgentEventRecord] | type[QueueEventRecord]] = {
-    t.table: t for t in (CallRecord, AgentEventRecord, QueueEventRecord)
-}
+@dataclass
+class RecordingRecord:
+    """One recording of a connection (issue 18): ``path`` is relative to Asterisk's recording
+    folder (``CTO_RECORDING_DIR``); duration and size are read off the finished file."""
+
+    table: ClassVar[str] = "recordings"
+    conflict: ClassVar[str | None] = "path"
+
+    call_id: str
+    path: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_seconds: float | None
+    size_bytes: int | None
+    format: str
+    centre: str
+    instance: str
+
+
+Record = CallRecord | AgentEventRecord | QueueEventRecord | RecordingRecord
+RECORD_TYPES: dict[
+    str, type[CallRecord] | type[AgentEventRecord] | type[QueueEventRecord] | type[RecordingRecord]
+] = {t.table: t for t in (CallRecord, AgentEventRecord, QueueEventRecord, RecordingRecord)}
 
 
 def to_json(record: Record) -> dict[str, Any]:

@@ -31,8 +31,8 @@ Not personal: ``dialed_number`` (the hotline), ``federation_id`` (an id),
 queues, call ids and times; a pause reason is the operator's), the queue
 snapshot (``engine_state`` key ``queues``: call ids and waits).
 
-Recordings do not exist yet. When they do, ``erase_recordings`` below is
-where the files (and any row that points at them) older than the retention go.
+Call recordings (issue 18) have a retention of their own,
+``retention.recordings_days``: files and rows go in ``quality/retention.py``.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ import structlog
 
 from ctoengine.errors import DatabaseError
 from ctoengine.logs import scrub_text
+from ctoengine.quality.retention import erase_recordings
 from ctoengine.records.spool import open_locked
 
 log = structlog.get_logger(__name__)
@@ -225,13 +226,6 @@ def scrub_spool(spool_dir: Path, cutoff: datetime) -> int:
     return sum(scrub_spool_file(spool_dir / name, cutoff) for name in SPOOL_FILES)
 
 
-def erase_recordings(cutoff: datetime) -> int:
-    """Hook: call recordings do not exist yet. When they do, delete here the
-    recordings of calls started before ``cutoff`` (files and rows) and return how many."""
-    del cutoff
-    return 0
-
-
 # --- the database -------------------------------------------------------------------
 async def scrub_restart_state(conn: asyncpg.Connection | asyncpg.Pool, cutoff: datetime) -> int:
     """``engine_state`` rows ``call:<id>`` of calls started (or stored) before ``cutoff``."""
@@ -270,9 +264,15 @@ class Erased:
 
 
 async def erase_all(
-    conn: asyncpg.Connection | asyncpg.Pool, now: datetime, days: int, spool_dir: Path | None
+    conn: asyncpg.Connection | asyncpg.Pool,
+    now: datetime,
+    days: int,
+    spool_dir: Path | None,
+    recordings_days: int | None = None,
+    recording_dir: Path | None = None,
 ) -> Erased:
-    """Erase the numbers of calls started more than ``days`` before ``now``, everywhere."""
+    """Erase the numbers of calls started more than ``days`` before ``now``, everywhere;
+    and the recordings older than ``recordings_days`` (when given)."""
     cutoff = now - timedelta(days=days)
     done = Erased()
     done.calls = int((await conn.execute(ERASE_CALLS, cutoff, APPLICATION_MASK)).split()[-1])
@@ -281,7 +281,8 @@ async def erase_all(
     done.callbacks = int((await conn.execute(ERASE_CALLBACKS, cutoff)).split()[-1])
     if spool_dir is not None:
         done.spool_lines = await asyncio.to_thread(scrub_spool, spool_dir, cutoff)
-    done.recordings = erase_recordings(cutoff)
+    if recordings_days is not None:
+        done.recordings = await erase_recordings(conn, now - timedelta(days=recordings_days), recording_dir)
     return done
 
 
@@ -295,11 +296,15 @@ async def keep_erasing(
     get_days: Callable[[], int],
     every_s: float = 3600.0,
     spool_dir: Path | None = None,
+    recordings_days: Callable[[], int] | None = None,
+    recording_dir: Path | None = None,
 ) -> None:
     """Hourly, for ever; a database outage only delays it. ``get_days`` follows config reloads."""
     while True:
         try:
-            done = await erase_all(await get_pool(), datetime.now().astimezone(), get_days(), spool_dir)
+            rec_days = recordings_days() if recordings_days is not None else None
+            now = datetime.now().astimezone()
+            done = await erase_all(await get_pool(), now, get_days(), spool_dir, rec_days, recording_dir)
             if done.total():
                 log.info("personal_data_erased", retention_days=get_days(), **vars(done))
         except (OSError, asyncpg.PostgresError, DatabaseError) as e:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import asyncpg
 
 from ctoengine.errors import DatabaseError, UsageError
-from ctoengine.reports import appeals, callbacks, render
+from ctoengine.reports import appeals, callbacks, render, survey
 from ctoengine.reports.figures import Call, summarise
 
 QUERY = """
@@ -48,7 +48,7 @@ def period(start: str, end: str | None, tz: ZoneInfo) -> tuple[datetime, datetim
 
 async def fetch(
     dsn: str, t0: datetime, t1: datetime, centre: str | None
-) -> tuple[list[Call], list[callbacks.Request]]:
+) -> tuple[list[Call], list[callbacks.Request], list[survey.Score]]:
     try:
         conn = await asyncpg.connect(dsn, timeout=10)
     except (OSError, asyncpg.PostgresError) as e:
@@ -56,11 +56,16 @@ async def fetch(
     try:
         rows = await conn.fetch(QUERY, t0, t1, centre)
         requests = await conn.fetch(callbacks.QUERY, t0, t1, centre)
+        scores = await conn.fetch(survey.QUERY, t0, t1, centre)
     except asyncpg.PostgresError as e:
         raise DatabaseError(f"report query failed: {e}") from None
     finally:
         await conn.close()
-    return [Call(**dict(r)) for r in rows], [callbacks.Request(**dict(r)) for r in requests]
+    return (
+        [Call(**dict(r)) for r in rows],
+        [callbacks.Request(**dict(r)) for r in requests],
+        [survey.Score(**dict(r)) for r in scores],
+    )
 
 
 async def run(
@@ -79,13 +84,15 @@ async def run(
     t0, t1 = period(start, end, tz)
     if by in appeals.BY:
         return await _appeals(dsn, t0, t1, by, tz_name, centre, csv_path, chart_path)
-    calls, requests = await fetch(dsn, t0, t1, centre)
+    calls, requests, scores = await fetch(dsn, t0, t1, centre)
     groups, total = summarise(calls, by, tz)
     where = f" centre {centre}" if centre else ""
     title = f"Calls{where} from {t0:%Y-%m-%d %H:%M} to {t1:%Y-%m-%d %H:%M} ({tz_name}), by {by}"
     text = render.table(by, groups, total, title)
     # The promise: callbacks requested and called back within 24 h, per day and topic.
     text += "\n\nCallbacks by the day they were requested\n" + callbacks.table(callbacks.lines(requests, tz))
+    text += "\n\nPost-call survey (1-5) by queue, operator and day\n"
+    text += survey.table(survey.averages(scores, tz))
     try:
         if csv_path is not None:
             render.write_csv(csv_path, by, groups, total)

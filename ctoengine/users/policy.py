@@ -12,8 +12,8 @@ Roles, from least to most:
 - ``operator``: its own agent (``/api/v1/agents/{agent}/...`` where ``agent`` is
   the agent the user is bound to) and its own calls (a call whose operator is
   that agent);
-- ``supervisor``: every agent, the queues, the callbacks (later: recordings, live
-  listening);
+- ``supervisor``: every agent, the queues, the callbacks, the calls' recordings and
+  live listening (issue 18);
 - ``admin``: everything, also reload, emergency, users and the audit log.
 """
 
@@ -55,6 +55,7 @@ class Rule:
     own: Literal["agent", "call"] | None = None
     target: str | None = None  # what names the target in the audit: a path parameter, or "body.KEY"
     public: bool = False  # no token needed (the login itself)
+    audit_reads: bool = False  # a GET is audited too (who listened to which recording)
 
 
 def _agent(action: str) -> Rule:
@@ -74,6 +75,12 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/calls/{call_id}/appeal"): Rule("call.appeal", ALL, own="call", target="call_id"),
     ("PATCH", "/api/v1/appeals/{appeal_id}"): Rule("appeal.status", STAFF, target="appeal_id"),
     ("GET", "/api/v1/history"): Rule("history.lookup", STAFF),
+    ("GET", "/api/v1/calls/{call_id}/recording"): Rule(
+        "call.recording", STAFF, target="call_id", audit_reads=True
+    ),
+    ("POST", "/api/v1/calls/{call_id}/listen"): Rule("call.listen", STAFF, target="call_id"),
+    ("POST", "/api/v1/calls/{call_id}/listen/mode"): Rule("call.listen_mode", STAFF, target="call_id"),
+    ("DELETE", "/api/v1/calls/{call_id}/listen"): Rule("call.listen_stop", STAFF, target="call_id"),
     ("POST", "/api/v1/config/reload"): Rule("config.reload", ADMIN),
     ("GET", "/api/v1/emergency"): Rule("emergency.get", STAFF),
     ("POST", "/api/v1/emergency"): Rule("emergency.set", ADMIN),

@@ -26,6 +26,7 @@ from ctoengine.config import RoutingConfig, load_routing
 from ctoengine.config.routing import Federation
 from ctoengine.federation.service import FederationService
 from ctoengine.metrics.registry import Metrics
+from ctoengine.quality.http import QualityRoutes
 from ctoengine.users.http import UserRoutes
 from tests.api.fakes import (
     T0,
@@ -33,7 +34,9 @@ from tests.api.fakes import (
     FakeCallbacks,
     FakeEmergency,
     FakeHost,
+    FakeListening,
     FakeQueues,
+    FakeRecordings,
     FakeUserStore,
     cheap_hash,
 )
@@ -52,6 +55,9 @@ def demo_routing() -> RoutingConfig:
     if not _DEMO:
         _DEMO.append(load_routing(DEMO, check_audio=False))
     return _DEMO[0]
+
+
+RECORDING_BYTES = b"RIFF" + bytes(range(256)) * 40  # what the route serves: bytes, not a valid WAV
 
 
 class FakeFederation(FederationService):
@@ -95,9 +101,12 @@ class Api:
     host: FakeHost
     emergency: FakeEmergency
     appeals: FakeAppeals
+    listening: FakeListening
 
 
-def build(store: FakeUserStore) -> tuple[HttpApi, FakeQueues, FakeHost, FakeEmergency, FakeAppeals]:
+def build(
+    store: FakeUserStore, recording_dir: Path | None = None
+) -> tuple[HttpApi, FakeQueues, FakeHost, FakeEmergency, FakeAppeals, FakeListening]:
     """The engine's HTTP application as ``Engine.start`` wires it, over fakes."""
     http = HttpApi(BOOT, Metrics(), _health, store=store)
     queues, host, emergency = FakeQueues(), FakeHost(), FakeEmergency()
@@ -110,7 +119,9 @@ def build(store: FakeUserStore) -> tuple[HttpApi, FakeQueues, FakeHost, FakeEmer
     appeals = FakeAppeals()
     service = Appeals(appeals, demo_routing, queues.agent_on_call)
     AppealRoutes(service, History(appeals, http.access.audit, lambda: T0)).register(http.routes)
-    return http, queues, host, emergency, appeals
+    listening = FakeListening()
+    QualityRoutes(FakeRecordings(), recording_dir, listening).register(http.routes)
+    return http, queues, host, emergency, appeals, listening
 
 
 @pytest.fixture(autouse=True)
@@ -129,13 +140,15 @@ def peer_token() -> Iterator[None]:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[Api]:
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
     store = FakeUserStore()
-    http, queues, host, emergency, appeals = build(store)
+    (tmp_path / "2026-11-22").mkdir()
+    (tmp_path / "2026-11-22" / "c-op1-rec1.wav").write_bytes(RECORDING_BYTES)
+    http, queues, host, emergency, appeals, listening = build(store, tmp_path)
     client = TestClient(TestServer(http.app))
     await client.start_server()
     try:
-        yield Api(http, client, queues, store, host, emergency, appeals)
+        yield Api(http, client, queues, store, host, emergency, appeals, listening)
     finally:
         await client.close()
 

@@ -276,3 +276,38 @@ class FakeAppeals:
                 "appeals": [appeal],
             }
         ]
+class FakeRecordings:
+    """The ``recordings`` table: call c-op1 has one recording, ``2026-11-22/c-op1-rec1.wav``."""
+
+    async def latest(self, call_id: str) -> dict[str, Any] | None:
+        if call_id != "c-op1":
+            return None
+        return {"call_id": call_id, "path": "2026-11-22/c-op1-rec1.wav", "format": "wav", "started_at": T0}
+
+
+class FakeListening:
+    """Live listening as the quality routes drive it: remembers what was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, ...]] = []
+
+    async def start(self, call_id: str, mode: str, endpoint: str, user: str) -> Any:
+        from ctoengine.errors import BadRequest
+        from ctoengine.quality.listener import ListenState
+
+        if endpoint != "PJSIP/sup1":
+            raise BadRequest(f"{endpoint!r} is not a supervisor's phone", error_id="unknown_endpoint")
+        self.asked.append(("start", call_id, mode, endpoint, user))
+        return ListenState(call_id, f"sup-{call_id}-0001", cast(Any, mode), endpoint, "dialing")
+
+    async def set_mode(self, call_id: str, mode: str, user: str) -> Any:
+        from ctoengine.quality.listener import ListenState
+
+        self.asked.append(("mode", call_id, mode, user))
+        return ListenState(call_id, f"sup-{call_id}-0001", cast(Any, mode), "PJSIP/sup1", "connected")
+
+    async def stop(self, call_id: str, user: str) -> Any:
+        from ctoengine.quality.listener import ListenState
+
+        self.asked.append(("stop", call_id, user))
+        return ListenState(call_id, f"sup-{call_id}-0001", "listen", "PJSIP/sup1", "ended")

@@ -26,6 +26,7 @@ def test_every_alert_the_issue_names_is_there() -> None:
         "CtoRecordSpoolFailing",
         "CtoRecordsLost",
         "CtoRecordsQuarantined",
+        "CtoRecordingDiskFilling",
     ):
         assert f"alert: {alert}" in text
 

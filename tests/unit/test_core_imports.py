@@ -15,6 +15,9 @@ CORE = [
     "ctoengine.queues.distributor",
     "ctoengine.queues.call",
     "ctoengine.federation.decision",
+    "ctoengine.quality.survey",
+    "ctoengine.quality.terms",
+    "ctoengine.quality.listen",
 ]
 IO = ["ctoengine.ari", "aiohttp", "asyncpg", "asyncio"]
 

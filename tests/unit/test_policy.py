@@ -47,6 +47,11 @@ CASES: list[tuple[str, str, dict[str, str], tuple[bool, bool, bool]]] = [
     ("POST", "/api/v1/calls/{call_id}/appeal", {"call_id": "theirs"}, (False, True, True)),
     ("PATCH", "/api/v1/appeals/{appeal_id}", {"appeal_id": "1"}, (False, True, True)),
     ("GET", "/api/v1/history", {}, (False, True, True)),
+    # Issue 18: recordings and live listening are for supervisors, even on the operator's own call.
+    ("GET", "/api/v1/calls/{call_id}/recording", {"call_id": "mine"}, (False, True, True)),
+    ("POST", "/api/v1/calls/{call_id}/listen", {"call_id": "mine"}, (False, True, True)),
+    ("POST", "/api/v1/calls/{call_id}/listen/mode", {"call_id": "mine"}, (False, True, True)),
+    ("DELETE", "/api/v1/calls/{call_id}/listen", {"call_id": "mine"}, (False, True, True)),
     ("POST", "/api/v1/config/reload", {}, (False, False, True)),
     ("GET", "/api/v1/emergency", {}, (False, True, True)),
     ("POST", "/api/v1/emergency", {}, (False, False, True)),
