@@ -20,8 +20,9 @@ FRAMES = 12  # the innermost frames are the ones that explain a stall
 
 
 class StallWatch:
-    def __init__(self, threshold_s: float) -> None:
+    def __init__(self, threshold_s: float, beat_every_s: float = 0.1) -> None:
         self.threshold_s = threshold_s
+        self.beat_every_s = beat_every_s  # the lag probe's interval: a beat is due this often
         self._last = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -44,8 +45,9 @@ class StallWatch:
 
     def _watch(self) -> None:
         reported = False
-        while not self._stop.wait(self.threshold_s / 4):
-            stalled = time.monotonic() - self._last
+        while not self._stop.wait(min(self.threshold_s, self.beat_every_s) / 4):
+            # Late by: the time since the last beat beyond the interval the beats come at.
+            stalled = time.monotonic() - self._last - self.beat_every_s
             if stalled < self.threshold_s:
                 reported = False
                 continue

@@ -15,7 +15,7 @@ def _stuck_in_a_slow_handler(seconds: float) -> None:
 
 
 def test_a_stall_is_reported_once_with_the_blocking_frame() -> None:
-    watch = StallWatch(0.1)
+    watch = StallWatch(0.1, beat_every_s=0.05)
     with capture_logs() as logs:
         watch.start()
         try:
@@ -29,14 +29,14 @@ def test_a_stall_is_reported_once_with_the_blocking_frame() -> None:
 
 
 def test_a_beating_loop_is_never_reported() -> None:
-    watch = StallWatch(0.2)
+    watch = StallWatch(0.2, beat_every_s=0.1)  # beats as often as the interval: never late
     done = threading.Event()
     with capture_logs() as logs:
         watch.start()
         deadline = time.monotonic() + 0.6
         while time.monotonic() < deadline:
             watch.beat()
-            done.wait(0.02)
+            done.wait(0.05)
         watch.stop()
     assert not [e for e in logs if e["event"] == "event_loop_stalled"]
 
