@@ -276,6 +276,8 @@ class FakeAppeals:
                 "appeals": [appeal],
             }
         ]
+
+
 class FakeRecordings:
     """The ``recordings`` table: call c-op1 has one recording, ``2026-11-22/c-op1-rec1.wav``."""
 

@@ -236,6 +236,8 @@ async def test_caller_history_is_audited(api: Api) -> None:
     r = await api.client.get("/api/v1/history?number=abc", headers=ADMIN)
     assert r.status == 400
     assert len(api.store.audited) == 1
+
+
 async def test_recording_is_served_with_ranges_and_audited(api: Api) -> None:
     body = await call(api, "getCallRecording", "GET", "/api/v1/calls/c-op1/recording", headers=SUP)
     assert body == RECORDING_BYTES
