@@ -107,13 +107,15 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 def _details(body: Any) -> dict[str, Any]:
-    """What of a request body goes into the audit: scalars, never a password or a token."""
+    """What of a request body goes into the audit: scalars, never a password or a token, and
+    never free text about a citizen (an appeal's note: personal data, erased on retention in
+    its own table, and the audit is kept longer)."""
     if not isinstance(body, dict):
         return {}
     out: dict[str, Any] = {}
     for key, value in list(body.items())[:20]:
         k = str(key)[:64]
-        if "password" in k.lower() or "token" in k.lower() or "secret" in k.lower():
+        if any(word in k.lower() for word in ("password", "token", "secret", "note")):
             continue
         if isinstance(value, str):
             out[k] = value[:200]

@@ -82,6 +82,9 @@ UPDATE callbacks SET number = NULL, number_key = NULL
 WHERE requested_at < $1 AND status NOT IN ('pending', 'dialing')
   AND (number IS NOT NULL OR number_key IS NOT NULL)
 """
+# An appeal's note is the operator's free text about the citizen: personal data like the
+# number, erased on the same day (the topic, sub-topic and outcome stay for the reports).
+ERASE_APPEAL_NOTES = "UPDATE call_appeals SET note = '' WHERE created_at < $1 AND note <> ''"
 STATE_ROWS = "SELECT instance, key, value, updated_at FROM engine_state WHERE key LIKE 'call:%'"
 STATE_UPDATE = "UPDATE engine_state SET value = $3::jsonb WHERE instance = $1 AND key = $2"
 
@@ -251,6 +254,7 @@ class Erased:
     spool_lines: int = 0
     recordings: int = 0
     callbacks: int = 0
+    appeal_notes: int = 0
 
     def total(self) -> int:
         return (
@@ -260,6 +264,7 @@ class Erased:
             + self.spool_lines
             + self.recordings
             + self.callbacks
+            + self.appeal_notes
         )
 
 
@@ -279,6 +284,7 @@ async def erase_all(
     done.restart_state = await scrub_restart_state(conn, cutoff)
     done.announcement_plays = int((await conn.execute(ERASE_PLAYS, cutoff)).split()[-1])
     done.callbacks = int((await conn.execute(ERASE_CALLBACKS, cutoff)).split()[-1])
+    done.appeal_notes = int((await conn.execute(ERASE_APPEAL_NOTES, cutoff)).split()[-1])
     if spool_dir is not None:
         done.spool_lines = await asyncio.to_thread(scrub_spool, spool_dir, cutoff)
     if recordings_days is not None:

@@ -208,6 +208,8 @@ async def test_appeals(api: Api) -> None:
         appeal,
         status,
     ]
+    # The note is free text about a citizen: never copied into the audit.
+    assert not [e for e in api.store.audited if "Долго ждал" in str(e.details)]
 
 
 async def test_caller_history_is_audited(api: Api) -> None:

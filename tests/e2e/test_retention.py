@@ -134,6 +134,13 @@ async def test_numbers_are_erased_everywhere_after_the_retention(stack: Stack) -
                 f"{tag}-{kind}",
                 t,
             )
+            await pool.execute(
+                "INSERT INTO call_appeals (call_id, centre, topic, subtopic, outcome, note, user_name,"
+                " created_at) VALUES ($1, 'ret', 'passport', 'lost', 'consulted', $2, 'op1', $3)",
+                f"{tag}-{kind}",
+                f"перезвонить на {CALLER}",
+                t,
+            )
 
         result = await asyncio.to_thread(_cli, stack, "records", "erase-numbers", "--days", "30")
         assert result.returncode == 0, result.stderr
@@ -177,6 +184,16 @@ async def test_numbers_are_erased_everywhere_after_the_retention(stack: Stack) -
         )
         assert [r["announcement_id"] for r in plays] == [f"{tag}-new"]
 
+        # Appeals: the old note erased (the topic and outcome stay for the reports), the fresh kept.
+        notes = {
+            r["call_id"]: r
+            for r in await pool.fetch(
+                "SELECT call_id, note, outcome FROM call_appeals WHERE call_id LIKE $1", f"{tag}-%"
+            )
+        }
+        assert (notes[f"{tag}-old"]["note"], notes[f"{tag}-old"]["outcome"]) == ("", "consulted")
+        assert CALLER in notes[f"{tag}-new"]["note"]
+
         # The spool: old lines without numbers, fresh lines as they were, every file private.
         for name in SPOOL_FILES:
             path = spool / name
@@ -194,6 +211,7 @@ async def test_numbers_are_erased_everywhere_after_the_retention(stack: Stack) -
         await pool.execute("DELETE FROM calls WHERE call_id LIKE $1", f"{tag}-%")
         await pool.execute("DELETE FROM engine_state WHERE instance = $1", INSTANCE)
         await pool.execute("DELETE FROM announcement_plays WHERE announcement_id LIKE $1", f"{tag}-%")
+        await pool.execute("DELETE FROM call_appeals WHERE call_id LIKE $1", f"{tag}-%")
         _remove_lines(spool, tag, existed)
 
 
