@@ -38,7 +38,9 @@ class Ports:
     ari_proxy: int = 9689  # the engine's ARI goes through the drill's proxy
     http: int = 9680
     pg: int = 57032
-    rtp: tuple[int, int] = (37000, 38999)
+    # 50 calls/s hold hundreds of calls with two media streams each: 2000 ports (1000 RTP
+    # instances) ran out in the burst ("Unable to create RTP instance"), failing the INVITEs.
+    rtp: tuple[int, int] = (50000, 57999)
     media: int = 39000  # sipp media: the operators' UAS here, callers from +10
     peer_sip: int = 7679  # the peer centres' trunks lead here: a UDP black hole
     peer_down_status: int = 9686  # peer C's status URL: accepts, never answers (drill peer_down)
