@@ -61,7 +61,9 @@ class WebRoutes:
 
     def register(self, app: web.Application) -> None:
         r = app.router
-        r.add_get("/", self._to_ui)  # the demo contract's addresses
+        # The demo contract's addresses: "/" serves the login page (a visitor with a
+        # session goes on to his landing page), "/wallboard" leads to the wallboard.
+        r.add_get("/", self._page(self._login_form))
         r.add_get("/wallboard", self._to_wallboard)
         r.add_get("/ui", self._home)
         r.add_get("/ui/", self._home)
@@ -136,9 +138,6 @@ class WebRoutes:
         await self.stream.close()
 
     # --- entry, login, logout ---------------------------------------------------------
-    async def _to_ui(self, _: web.Request) -> web.Response:
-        raise web.HTTPFound("/ui/")
-
     async def _to_wallboard(self, _: web.Request) -> web.Response:
         raise web.HTTPFound("/ui/wallboard")
 

@@ -51,9 +51,11 @@ def session_id(client: TestClient) -> str:
 
 async def test_unauthenticated_pages_redirect_to_the_login(web: tuple[WebApp, TestClient]) -> None:
     _, client = web
-    for path in ("/ui/wallboard", "/ui/workplace", "/ui/", "/"):
+    for path in ("/ui/wallboard", "/ui/workplace", "/ui/", "/wallboard"):
         async with client.get(path, allow_redirects=False) as r:
             assert r.status in (302, 303), path
+    async with client.get("/", allow_redirects=False) as r:  # the demo contract: "/" is the login page
+        assert r.status == 200 and "Вход" in await r.text()
     async with client.get("/ui/wallboard", allow_redirects=True) as r:
         assert r.url.path == "/ui/login"
         text = await r.text()
