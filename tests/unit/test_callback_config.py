@@ -44,7 +44,7 @@ def test_an_explicit_callback_exit_needs_the_callback_section(routing_dir: Path)
     text = f.read_text(encoding="utf-8")
     text = text[: text.index("\ncallback:")] + "\n"  # neither callback nor outbound
     f.write_text(
-        text.replace("max_wait_s: 600}", "max_wait_s: 600, max_wait_action: callback}", 1), encoding="utf-8"
+        text.replace("max_wait_s: 600,", "max_wait_s: 600, max_wait_action: callback,", 1), encoding="utf-8"
     )
     (err,) = _errors(f)
     assert "needs the callback section" in err and f":{_line_of(f, 'max_wait_action: callback')}:" in err
