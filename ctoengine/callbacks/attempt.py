@@ -25,6 +25,13 @@ from ctoengine.callbacks.schedule import Result
 from ctoengine.calls import wire
 from ctoengine.queues import distributor as q
 
+# A leg answered, gone with its cause, refused by ARI; a prompt finished: the queue
+# machine's own events (re-exported: the dialer builds them as attempt events).
+from ctoengine.queues.call import LegAnswered as LegAnswered
+from ctoengine.queues.call import LegFailed as LegFailed
+from ctoengine.queues.call import LegGone as LegGone
+from ctoengine.queues.call import PlaybackDone as PlaybackDone
+
 BUSY_CAUSES = frozenset({17})
 NO_ANSWER_CAUSES = frozenset({16, 18, 19, 21})  # 16 before an answer: the far end gave up ringing
 PROMPT_LIMIT_S = 30.0  # a lost PlaybackFinished must not hold the operator
@@ -63,29 +70,6 @@ class Plan:
 @dataclass(frozen=True, slots=True)
 class Start:
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class LegAnswered:
-    leg: str
-
-
-@dataclass(frozen=True, slots=True)
-class LegGone:
-    leg: str
-    cause: int
-
-
-@dataclass(frozen=True, slots=True)
-class LegFailed:
-    """ARI refused to originate ``leg``."""
-
-    leg: str
-
-
-@dataclass(frozen=True, slots=True)
-class PlaybackDone:
-    playback_id: str
 
 
 @dataclass(frozen=True, slots=True)
